@@ -1,0 +1,39 @@
+"""Errors users can act on.
+
+Every error a user can cause (bad config, missing file, bad checkpoint) is a
+``SemiadError``: the CLI prints its message on one line and exits with code 2,
+so the message itself must name the problem and the fix.
+"""
+
+from __future__ import annotations
+
+
+class SemiadError(Exception):
+    """Base class: a one-line, actionable message; never shown with a traceback."""
+
+
+class ConfigError(SemiadError, ValueError):
+    """A config value is out of its allowed range or inconsistent with the data."""
+
+
+class DataError(SemiadError):
+    """A dataset file is missing, corrupt, or its content cannot be used."""
+
+
+class CheckpointError(SemiadError):
+    """A run folder has no usable checkpoint, or it belongs to another model/shape."""
+
+
+class TrainingError(SemiadError):
+    """Training diverged (NaN/inf loss) or otherwise could not finish."""
+
+
+def check_range(name: str, value: float, low: float | None = None, high: float | None = None) -> None:
+    """Raise ``ConfigError`` naming the key when ``value`` is outside ``[low, high]``."""
+    if value is None:
+        raise ConfigError(f"{name} must be set (got null)")
+    bad = (low is not None and value < low) or (high is not None and value > high)
+    if bad:
+        lo = "-inf" if low is None else low
+        hi = "inf" if high is None else high
+        raise ConfigError(f"{name}={value} is out of range: allowed [{lo}, {hi}]")
