@@ -1,0 +1,149 @@
+"""The one interface every detector implements.
+
+* ``Detector`` — fit on a training ``Part`` (features, ground truth, semi
+  labels +1/0/−1), ``score(X)`` → anomaly scores, **higher = more anomalous**,
+  ``save(dir)``/``load(dir)``. Closed-form detectors (OC-SVM, IsolationForest)
+  implement ``fit`` themselves.
+* ``TorchDetector`` — gradient-trained detectors. They only say what a batch
+  costs (``loss``) and how a batch scores (``score_batch``); the one loop in
+  ``training/loop.py`` owns epochs, optimizer, batching, checkpoints. The
+  trainer recognises them by capability (``isinstance(model, TorchDetector)``),
+  never by name.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from semiad_cli.data.split import Part
+from semiad_cli.errors import CheckpointError, SemiadError
+
+STATE_FILE = "last.pt"
+
+
+class Detector(ABC):
+    """Base of every model. Subclasses keep hyperparameters as given and learned
+    state in attributes ending with ``_``."""
+
+    #: input shape the model was built for; checked at ``score`` and ``load``
+    input_shape: tuple[int, ...] = ()
+
+    def fit(self, train: Part, val: Part | None = None) -> Detector:
+        """Closed-form fit. Gradient models are fitted by ``training.loop.Trainer``."""
+        raise NotImplementedError(f"{type(self).__name__} is fitted by the trainer, not by fit()")
+
+    @abstractmethod
+    def score(self, X: np.ndarray) -> np.ndarray:
+        """Anomaly score per row, shape ``(n,)``; higher = more anomalous."""
+
+    def score_parts(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """Named components of the score (e.g. EDE's reconstruction and ‖ẑ‖); empty by default."""
+        return {}
+
+    @abstractmethod
+    def save(self, directory: Path) -> None:
+        """Write the fitted state into ``directory`` (created by the caller)."""
+
+    @abstractmethod
+    def load(self, directory: Path) -> Detector:
+        """Restore the state written by ``save``; the instance is built from the run config first."""
+
+    def _check_input(self, X: np.ndarray) -> None:
+        if self.input_shape and tuple(X.shape[1:]) != tuple(self.input_shape):
+            raise SemiadError(
+                f"{type(self).__name__} was built for samples of shape {tuple(self.input_shape)} "
+                f"but got {tuple(X.shape[1:])}"
+            )
+
+
+class TorchDetector(Detector, nn.Module):
+    """A detector trained by gradient steps in the shared loop.
+
+    Subclasses build their nets in ``__init__`` from a ``NetSpec`` and implement
+    ``loss`` and ``score_batch``. ``score_batch_size`` bounds memory at scoring.
+    """
+
+    score_batch_size: int = 4096
+
+    def __init__(self) -> None:
+        nn.Module.__init__(self)
+
+    def init_from_data(self, X: torch.Tensor, semi: torch.Tensor) -> None:
+        """Called once before the first epoch (not on resume), e.g. Deep SAD's center c."""
+
+    @abstractmethod
+    def loss(self, x: torch.Tensor, semi: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Mean loss of a batch and its named parts (detached values are fine for the parts)."""
+
+    @abstractmethod
+    def score_batch(self, x: torch.Tensor) -> torch.Tensor:
+        """Scores of a batch, shape ``(b,)``, higher = more anomalous."""
+
+    def score_parts_batch(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {}
+
+    @property
+    def device(self) -> torch.device:
+        for p in self.parameters():
+            return p.device
+        for b in self.buffers():
+            return b.device
+        return torch.device("cpu")
+
+    @torch.inference_mode()
+    def _batched(self, X: np.ndarray, fn) -> list:
+        self._check_input(X)
+        was_training = self.training
+        self.eval()
+        out = []
+        try:
+            Xt = torch.as_tensor(X)
+            for start in range(0, len(Xt), self.score_batch_size):
+                out.append(fn(Xt[start:start + self.score_batch_size].to(self.device, non_blocking=True)))
+        finally:
+            self.train(was_training)
+        return out
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        parts = self._batched(X, self.score_batch)
+        return torch.cat(parts).float().cpu().numpy() if parts else np.zeros(0, np.float32)
+
+    def score_parts(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        batches = self._batched(X, self.score_parts_batch)
+        if not batches or not batches[0]:
+            return {}
+        return {k: torch.cat([b[k] for b in batches]).float().cpu().numpy() for k in batches[0]}
+
+    def save(self, directory: Path) -> None:
+        from semiad_cli.training.checkpoint import save_checkpoint
+
+        save_checkpoint(Path(directory) / STATE_FILE, {"model": self.state_dict(), "model_class": self.class_path()})
+
+    def load(self, directory: Path) -> TorchDetector:
+        from semiad_cli.training.checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(Path(directory) / STATE_FILE)
+        self.load_model_state(ckpt)
+        return self
+
+    def load_model_state(self, ckpt: dict) -> None:
+        """Load ``ckpt['model']``, turning class or shape mismatches into a ``CheckpointError``."""
+        saved_class = ckpt.get("model_class")
+        if saved_class and saved_class != self.class_path():
+            raise CheckpointError(f"checkpoint holds a {saved_class} but the config builds {self.class_path()}")
+        try:
+            self.load_state_dict(ckpt["model"])
+        except (RuntimeError, KeyError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise CheckpointError(
+                f"checkpoint does not fit this {type(self).__name__} (different model or dataset shape?): {first}"
+            ) from None
+
+    @classmethod
+    def class_path(cls) -> str:
+        return f"{cls.__module__}.{cls.__qualname__}"

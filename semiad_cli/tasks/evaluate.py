@@ -1,0 +1,52 @@
+"""``semiad evaluate run_dir=…``: rebuild a finished run from its saved config and checkpoint,
+rescore its test part and compare with the metrics written at train time."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from semiad_cli import results
+from semiad_cli.errors import CheckpointError, ConfigError
+from semiad_cli.metrics import evaluate_scores
+from semiad_cli.tasks.common import build_model, load_split, seed_everything
+
+log = logging.getLogger(__name__)
+
+
+def run(cfg: DictConfig, out_dir: Path) -> dict:
+    if not cfg.get("run_dir"):
+        raise ConfigError("evaluate needs run_dir=<a run folder written by semiad train>")
+    run_dir = Path(cfg.run_dir).expanduser()
+    if not run_dir.is_dir():
+        raise ConfigError(f"run_dir={run_dir} is not a folder")
+    config_file = run_dir / results.CONFIG_YAML
+    if not config_file.is_file():
+        raise CheckpointError(f"{run_dir} has no {results.CONFIG_YAML}: not a semiad run folder")
+    ckpt_dir = run_dir / results.CHECKPOINT_DIR
+    if not ckpt_dir.is_dir() or not any(ckpt_dir.iterdir()):
+        raise CheckpointError(f"{run_dir} has no checkpoint in {ckpt_dir}: the run did not finish training")
+    run_cfg = OmegaConf.load(config_file)
+    if cfg.get("data_root"):
+        run_cfg.data_root = cfg.data_root
+    seed_everything(run_cfg.seed)
+    split, _ = load_split(run_cfg)
+    model = build_model(run_cfg)
+    model.load(ckpt_dir)
+    scores = model.score(split.test.X)
+    parts = model.score_parts(split.test.X)
+    metrics = evaluate_scores(split, scores, parts)
+    metrics.update({"run_dir": str(run_dir), "dataset": run_cfg.dataset.name, "model": type(model).__name__,
+                    "seed": int(run_cfg.seed)})
+    train_file = run_dir / results.METRICS_JSON
+    if train_file.is_file():
+        before = results.read_json(train_file)
+        metrics["matches_train"] = {k: before.get(k) == metrics[k] for k in ("auroc", "aupr")}
+        metrics["train_metrics"] = {k: before.get(k) for k in ("auroc", "aupr")}
+    out_dir = Path(out_dir)
+    results.write_scores(out_dir / results.SCORES_CSV, split.test, scores, parts)
+    results.write_metrics(out_dir, metrics)
+    log.info("rescored %s: AUROC %.4f AUPR %.4f", run_dir, metrics["auroc"], metrics["aupr"])
+    return metrics

@@ -1,0 +1,63 @@
+"""``semiad train``: split → fit → score the test part → write the run folder."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from semiad_cli import results
+from semiad_cli.metrics import auroc_aupr, evaluate_scores
+from semiad_cli.tasks.common import build, build_model, fill_data_sizes, load_split, seed_everything
+
+log = logging.getLogger(__name__)
+
+
+def run(cfg: DictConfig, out_dir: Path) -> dict:
+    """Train the configured model and write ``out_dir``; returns the metrics dict.
+
+    Test metrics go to files only; ``metrics["objective"]`` (validation AUROC,
+    else minus the validation loss) is what sweepers optimise.
+    """
+    out_dir = Path(out_dir)
+    t_start = time.perf_counter()
+    seed_everything(cfg.seed)
+    split, load_seconds = load_split(cfg)
+    fill_data_sizes(cfg, split.sample_shape)
+    results.write_config(out_dir, cfg)
+
+    trainer = build(cfg.trainer, "trainer")
+    train, val = trainer.hold_out(split.train, int(cfg.seed))
+    model = build_model(cfg)
+    t_fit = time.perf_counter()
+    trainer.fit(model, train, val, out_dir / results.CHECKPOINT_DIR, seed=int(cfg.seed))
+    fit_seconds = time.perf_counter() - t_fit
+
+    scores = model.score(split.test.X)
+    parts = model.score_parts(split.test.X)
+    metrics = evaluate_scores(split, scores, parts)
+    objective = None
+    if val is not None and len(val) and 0 < val.y.sum() < len(val):
+        metrics["val"] = auroc_aupr(val.y, model.score(val.X))
+        objective = metrics["val"]["auroc"]
+    elif trainer.summary().get("final_val_loss") is not None:
+        objective = -trainer.summary()["final_val_loss"]
+    metrics.update({
+        "status": "completed",
+        "objective": objective,
+        "dataset": cfg.dataset.name,
+        "model": type(model).__name__,
+        "seed": int(cfg.seed),
+        "normal_classes": [str(c) for c in split.normal_classes],
+        "known_anomaly_classes": [str(c) for c in split.known_anomaly_classes],
+        "split": {**split.counts, "n_train_fit": len(train), "n_val": len(val) if val is not None else 0},
+        "train": trainer.summary(),
+        "wall_time": {"load_s": load_seconds, "fit_s": fit_seconds, "total_s": time.perf_counter() - t_start},
+    })
+    results.write_scores(out_dir / results.SCORES_CSV, split.test, scores, parts)
+    results.write_metrics(out_dir, metrics)
+    log.info("test AUROC %.4f  AUPR %.4f  (%s on %s, seed %d)", metrics["auroc"], metrics["aupr"],
+             metrics["model"], metrics["dataset"], metrics["seed"])
+    return metrics

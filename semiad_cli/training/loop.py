@@ -1,0 +1,259 @@
+"""The one training loop: every gradient-trained detector goes through ``Trainer.fit``.
+
+Data lives in memory as tensors (on the training device) and batches are drawn
+by indexing a permutation: no per-sample ``Dataset``/``DataLoader`` overhead.
+The trainer owns epochs, the optimizer and scheduler (from config), seeding of
+batch order, validation/early stopping, NaN checks, progress and checkpoints;
+models only provide ``loss`` and ``score_batch``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from semiad_cli.data.split import Part, hold_out_validation
+from semiad_cli.errors import ConfigError, TrainingError, check_range
+from semiad_cli.models.base import STATE_FILE, Detector, TorchDetector
+from semiad_cli.training.checkpoint import load_checkpoint, save_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is a config error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"trainer.device={device} but no CUDA device is available; use trainer.device=auto or cpu")
+    if not (device == "cpu" or device.startswith("cuda") or device == "mps"):
+        raise ConfigError(f"trainer.device={device!r} is unknown; use auto, cpu or cuda[:N]")
+    return torch.device(device)
+
+
+def set_threads(num_threads: int | None) -> int:
+    """Set torch's intra-op threads. ``None`` → one per core, capped at 4 (small nets gain nothing more)."""
+    n = num_threads if num_threads else min(os.cpu_count() or 1, 4)
+    torch.set_num_threads(int(n))
+    return int(n)
+
+
+class Trainer:
+    """Fits any ``Detector``: gradient loop for ``TorchDetector``, ``fit`` for closed-form ones.
+
+    Args:
+        max_epochs: epochs to train (early stopping may end sooner).
+        batch_size: rows per step.
+        optimizer: ``functools.partial`` of a torch optimizer (``_partial_: true`` in config).
+        scheduler: optional partial of a torch LR scheduler, stepped once per epoch.
+        device: ``auto`` | ``cpu`` | ``cuda[:N]``.
+        num_threads: torch CPU threads (null: min(cores, 4)); parallel sweeps should use 1.
+        val_fraction: fraction of the training part held out for validation (stratified by label).
+        patience: early-stopping patience in epochs on the validation loss (null/0: off); the
+            best-validation weights are restored at the end.
+        checkpoint_every: write ``checkpoints/last.pt`` every N epochs (and always at the end).
+        progress: tqdm bar (null: only when stderr is a terminal).
+        amp: bfloat16/float16 autocast on CUDA.
+        grad_clip: optional max gradient norm.
+    """
+
+    def __init__(self, *, max_epochs: int = 50, batch_size: int = 128, optimizer: Callable | None = None,
+                 scheduler: Callable | None = None, device: str = "auto", num_threads: int | None = None,
+                 val_fraction: float = 0.0, patience: int | None = None, checkpoint_every: int = 1,
+                 progress: bool | None = None, amp: bool = False, grad_clip: float | None = None,
+                 resume: bool = False) -> None:
+        check_range("trainer.max_epochs", max_epochs, 0)
+        check_range("trainer.batch_size", batch_size, 1)
+        check_range("trainer.val_fraction", val_fraction, 0.0, 0.9)
+        check_range("trainer.checkpoint_every", checkpoint_every, 1)
+        if patience is not None:
+            check_range("trainer.patience", patience, 0)
+        self.max_epochs, self.batch_size = int(max_epochs), int(batch_size)
+        self.optimizer = optimizer or (lambda params: torch.optim.Adam(params, lr=1e-3))
+        self.scheduler = scheduler
+        self.device_name, self.num_threads = device, num_threads
+        self.val_fraction, self.patience = val_fraction, patience
+        self.checkpoint_every, self.progress, self.amp = checkpoint_every, progress, amp
+        self.grad_clip, self.resume = grad_clip, resume
+        self.history: list[dict[str, float]] = []
+        self.epochs_run = 0
+        self.best_epoch: int | None = None
+
+    # ---------------------------------------------------------------- public API
+    def hold_out(self, train: Part, seed: int) -> tuple[Part, Part | None]:
+        """Split the validation part off the training part (``val_fraction``; None when 0)."""
+        return hold_out_validation(train, self.val_fraction, seed)
+
+    def fit(self, model: Detector, train: Part, val: Part | None, ckpt_dir: Path, seed: int) -> Detector:
+        """Fit ``model`` on ``train`` (``val`` for early stopping), writing checkpoints to ``ckpt_dir``."""
+        ckpt_dir = Path(ckpt_dir)
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        set_threads(self.num_threads)
+        if not isinstance(model, TorchDetector):
+            model.fit(train, val)
+            model.save(ckpt_dir)
+            self.epochs_run = 0
+            return model
+        self._fit_torch(model, train, val, ckpt_dir, seed)
+        return model
+
+    # ---------------------------------------------------------------- gradient loop
+    def _batches(self, n: int, gen: torch.Generator, device: torch.device) -> list[torch.Tensor]:
+        perm = torch.randperm(n, generator=gen).to(device)
+        chunks = list(torch.split(perm, self.batch_size))
+        if len(chunks) > 1 and len(chunks[-1]) == 1:  # BatchNorm cannot train on one row
+            chunks[-2] = torch.cat([chunks[-2], chunks[-1]])
+            chunks.pop()
+        return chunks
+
+    def _fit_torch(self, model: TorchDetector, train: Part, val: Part | None, ckpt_dir: Path, seed: int) -> None:
+        device = resolve_device(self.device_name)
+        model.to(device)
+        X = torch.as_tensor(train.X, device=device)
+        S = torch.as_tensor(train.semi, device=device)
+        Xv = torch.as_tensor(val.X, device=device) if val is not None and len(val) else None
+        Sv = torch.as_tensor(val.semi, device=device) if Xv is not None else None
+        gen = torch.Generator().manual_seed(int(seed))
+        optimizer = self.optimizer(model.parameters())
+        scheduler = self.scheduler(optimizer) if self.scheduler else None
+        start_epoch, best_val, best_state, bad_epochs = 0, math.inf, None, 0
+        ckpt_path = ckpt_dir / STATE_FILE
+
+        if self.resume and ckpt_path.is_file():
+            ckpt = load_checkpoint(ckpt_path)
+            if ckpt.get("trainer") is None:
+                raise ConfigError(f"{ckpt_path} holds final weights only; nothing to resume (the run finished)")
+            model.load_model_state(ckpt)
+            t = ckpt["trainer"]
+            optimizer.load_state_dict(t["optimizer"])
+            if scheduler is not None and t.get("scheduler") is not None:
+                scheduler.load_state_dict(t["scheduler"])
+            gen.set_state(t["generator"])
+            torch.set_rng_state(t["torch_rng"])
+            start_epoch, best_val, bad_epochs = t["epoch"], t["best_val"], t["bad_epochs"]
+            best_state, self.history, self.best_epoch = t.get("best_state"), t["history"], t.get("best_epoch")
+            log.info("resumed from %s at epoch %d", ckpt_path, start_epoch)
+        else:
+            model.init_from_data(X, S)
+
+        amp_ctx = (torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+                   if self.amp and device.type == "cuda" else _NullCtx())
+        bar = tqdm(range(start_epoch, self.max_epochs), initial=start_epoch, total=self.max_epochs,
+                   desc=f"train {type(model).__name__}", unit="epoch", disable=self._bar_disabled(),
+                   dynamic_ncols=True, leave=False)
+        epoch = start_epoch
+        for epoch in bar:
+            t0 = time.perf_counter()
+            model.train()
+            sums: dict[str, torch.Tensor] = {}
+            n_steps = 0
+            for idx in self._batches(len(X), gen, device):
+                with amp_ctx:
+                    loss, parts = model.loss(X[idx], S[idx])
+                if not torch.isfinite(loss):
+                    self._diverged(epoch, loss, parts, ckpt_path)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if self.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
+                optimizer.step()
+                sums["loss"] = sums.get("loss", 0) + loss.detach()
+                for k, v in parts.items():
+                    sums[k] = sums.get(k, 0) + v.detach()
+                n_steps += 1
+            if scheduler is not None:
+                scheduler.step()
+            record = {k: float(v) / max(n_steps, 1) for k, v in sums.items()}
+            record["epoch"] = epoch + 1
+            record["seconds"] = time.perf_counter() - t0
+            if Xv is not None:
+                record["val_loss"] = self._val_loss(model, Xv, Sv)
+                if record["val_loss"] < best_val:
+                    best_val, bad_epochs, self.best_epoch = record["val_loss"], 0, epoch + 1
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                else:
+                    bad_epochs += 1
+            self.history.append(record)
+            bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k in ("loss", "val_loss")})
+            log.debug("epoch %d/%d %s", epoch + 1, self.max_epochs,
+                     " ".join(f"{k}={v:.5g}" for k, v in record.items() if k != "epoch"))
+            stop = bool(self.patience) and Xv is not None and bad_epochs >= self.patience
+            if (epoch + 1) % self.checkpoint_every == 0 or stop:
+                self._save_progress(ckpt_path, model, optimizer, scheduler, gen, epoch + 1, best_val, bad_epochs,
+                                    best_state)
+            if stop:
+                log.info("early stopping at epoch %d (best val_loss %.5g at epoch %s)", epoch + 1, best_val,
+                         self.best_epoch)
+                break
+        bar.close()
+        self.epochs_run = len(self.history)
+        if best_state is not None and self.patience:
+            model.load_state_dict(best_state)
+        model.save(ckpt_dir)  # final weights; the resume state is no longer needed
+
+    @torch.no_grad()
+    def _val_loss(self, model: TorchDetector, Xv: torch.Tensor, Sv: torch.Tensor) -> float:
+        model.eval()
+        total, n = 0.0, 0
+        for start in range(0, len(Xv), max(self.batch_size, 1024)):
+            xb, sb = Xv[start:start + max(self.batch_size, 1024)], Sv[start:start + max(self.batch_size, 1024)]
+            loss, _ = model.loss(xb, sb)
+            total += float(loss) * len(xb)
+            n += len(xb)
+        model.train()
+        return total / max(n, 1)
+
+    def _save_progress(self, path: Path, model: TorchDetector, optimizer, scheduler, gen: torch.Generator,
+                       epoch: int, best_val: float, bad_epochs: int, best_state: dict | None) -> None:
+        save_checkpoint(path, {
+            "model": model.state_dict(),
+            "model_class": model.class_path(),
+            "trainer": {
+                "epoch": epoch, "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                "best_val": best_val, "bad_epochs": bad_epochs, "best_state": best_state,
+                "best_epoch": self.best_epoch, "history": self.history,
+            },
+        })
+
+    def _diverged(self, epoch: int, loss: torch.Tensor, parts: dict[str, torch.Tensor], path: Path) -> None:
+        bad = [k for k, v in parts.items() if not torch.isfinite(v).all()] or ["total"]
+        kept = f"; the last good checkpoint is {path}" if path.is_file() else ""
+        raise TrainingError(
+            f"loss became {float(loss)} at epoch {epoch + 1} (non-finite term: {', '.join(bad)}); "
+            f"lower trainer.optimizer.lr or check the data for extreme values{kept}"
+        )
+
+    def _bar_disabled(self) -> bool | None:
+        if self.progress is None:
+            return None  # tqdm: disable when not a terminal
+        return not self.progress
+
+    def summary(self) -> dict[str, Any]:
+        """Facts about the fit for ``metrics.json``."""
+        last = self.history[-1] if self.history else {}
+        return {
+            "epochs": self.epochs_run,
+            "best_epoch": self.best_epoch,
+            "final_train_loss": last.get("loss"),
+            "final_val_loss": last.get("val_loss"),
+            "mean_epoch_seconds": float(np.mean([h["seconds"] for h in self.history])) if self.history else None,
+        }
+
+
+class _NullCtx:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
