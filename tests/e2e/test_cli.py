@@ -1,0 +1,98 @@
+"""The CLI as a user runs it: train on digits, read the files back, evaluate, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import read_metrics, run_cli
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("run") / "r"
+    run_cli("train", "dataset=digits", "model=ede", "trainer.max_epochs=2", "seed=1", f"hydra.run.dir={run_dir}")
+    return run_dir
+
+
+def test_train_writes_a_complete_run_folder(trained_run):
+    m = read_metrics(trained_run)
+    assert m["status"] == "completed" and m["model"] == "EDE" and m["dataset"] == "digits" and m["seed"] == 1
+    assert 0.5 < m["auroc"] <= 1.0 and 0.0 < m["aupr"] <= 1.0
+    assert set(m["parts"]) == {"rec", "znorm"}
+    assert m["train"]["epochs"] == 2 and m["wall_time"]["total_s"] > 0
+    assert m["split"]["n_train_known_anomaly"] == int(0.05 * m["split"]["n_train_normal_unlabeled"] / 0.95)
+    scores = pd.read_csv(trained_run / "scores.csv")
+    assert list(scores.columns[:4]) == ["index", "label", "class", "score"]
+    assert len(scores) == m["split"]["n_test"] and scores["label"].sum() == m["split"]["n_test_anomaly"]
+    csv = pd.read_csv(trained_run / "metrics.csv")
+    assert csv.loc[0, "auroc"] == pytest.approx(m["auroc"])
+    for name in ("config.yaml", "checkpoints/last.pt", "train.log", ".hydra/config.yaml"):
+        assert (trained_run / name).is_file(), name
+    assert "test AUROC" in (trained_run / "train.log").read_text()
+
+
+def test_evaluate_reproduces_train_metrics_exactly(trained_run, tmp_path):
+    out = tmp_path / "eval"
+    run_cli("evaluate", f"run_dir={trained_run}", f"hydra.run.dir={out}")
+    before, after = read_metrics(trained_run), read_metrics(out)
+    assert after["auroc"] == before["auroc"] and after["aupr"] == before["aupr"]
+    assert after["per_class"] == before["per_class"]
+    assert pd.read_csv(out / "scores.csv")["score"].equals(pd.read_csv(trained_run / "scores.csv")["score"])
+
+
+def test_default_run_dir_is_dated_and_unique(tmp_path):
+    for _ in range(2):
+        run_cli("train", "trainer=quick", f"run_root={tmp_path}")
+    runs = sorted(tmp_path.glob("*/*"))
+    assert len(runs) == 2 and runs[0] != runs[1]
+    day = runs[0].parent.name
+    assert len(day) == 10 and day[4] == "-"  # YYYY-MM-DD
+
+
+def test_multirun_over_seeds(tmp_path):
+    run_cli("train", "--multirun", "seed=1,2", "trainer=quick", f"hydra.sweep.dir={tmp_path}")
+    seeds = sorted(read_metrics(tmp_path / str(i))["seed"] for i in (0, 1))
+    assert seeds == [1, 2]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "dataset=nosuchset"], "unknown dataset 'nosuchset'; choose one of:"),
+    (["train", "model=nosuchmodel"], "unknown model 'nosuchmodel'"),
+    (["train", "trainer=quick", "dataset.split.ratio_known_anomaly=-0.5"], "ratio_known_anomaly=-0.5 is out of range"),
+    (["evaluate", "run_dir=."], "has no config.yaml"),
+    (["frobnicate"], "unknown command 'frobnicate'"),
+])
+def test_bad_input_gives_one_line_error(tmp_path, args, message):
+    proc = run_cli(*args, f"hydra.run.dir={tmp_path}/r" if args[0] in ("train", "evaluate") else "--x",
+                   check=False)
+    assert proc.returncode == 2
+    err_lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+    assert len(err_lines) == 1 and err_lines[0].startswith("semiad: error:") and message in err_lines[0]
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_evaluate_on_folder_without_checkpoint(trained_run, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.yaml").write_text((trained_run / "config.yaml").read_text())
+    proc = run_cli("evaluate", f"run_dir={broken}", f"hydra.run.dir={tmp_path}/e", check=False)
+    assert proc.returncode == 2 and "no checkpoint" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_failed_run_records_status(tmp_path):
+    run_cli("train", "trainer=quick", "dataset.split.normal_class=99", f"hydra.run.dir={tmp_path}", check=False)
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert m["status"] == "failed" and "normal_class=99" in m["error"]
+
+
+def test_help_outputs():
+    top = run_cli("--help")
+    assert "train" in top.stdout and "evaluate" in top.stdout
+    sub = run_cli("train", "--help")
+    assert "== Configuration groups ==" in sub.stdout and "dataset:" in sub.stdout
+    job = run_cli("train", "--cfg", "job")
+    assert "_target_: semiad_cli.models.ede.EDE" in job.stdout

@@ -1,0 +1,95 @@
+"""EDE loss terms on hand-computed tensors, gradients, and encoder sharing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from semiad_cli.models.ede import EDE, ede_losses, safe_norm
+from semiad_cli.models.nets.mlp import MLPSpec
+
+
+def _toy():
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    x_hat = torch.tensor([[0.5, 0.0], [0.0, 0.0]])
+    z = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
+    z_hat = torch.tensor([[3.0, 4.0], [0.0, 0.0]])
+    return x, x_hat, z, z_hat
+
+
+def test_loss_terms_match_hand_computation():
+    x, x_hat, z, z_hat = _toy()
+    semi = torch.tensor([0, -1])
+    parts = ede_losses(x, x_hat, z, z_hat, semi, eps=1.0)
+    # rec: per-sample sums 0.25 and 1.0 -> mean 0.625
+    assert parts["rec"].item() == pytest.approx(0.625)
+    # ent: unlabeled ||(3,4)|| = 5; labeled anomaly 1/(0 + 1) = 1 -> mean 3
+    assert parts["ent"].item() == pytest.approx(3.0)
+    # con: ||(3,4)-(1,0)||^2 = 20 and 0 -> mean 10
+    assert parts["con"].item() == pytest.approx(10.0)
+
+
+def test_known_normals_count_as_normal_and_anomalies_can_be_left_out_of_rec():
+    x, x_hat, z, z_hat = _toy()
+    parts = ede_losses(x, x_hat, z, z_hat, torch.tensor([1, -1]), eps=1.0, reconstruct_anomalies=False)
+    assert parts["rec"].item() == pytest.approx(0.25)  # only the normal row
+    assert parts["ent"].item() == pytest.approx(3.0)
+
+
+def test_labeled_anomaly_term_pushes_norm_up_and_normal_term_pulls_it_down():
+    z_hat = torch.tensor([[0.6, 0.8], [0.6, 0.8]], requires_grad=True)
+    x = torch.zeros(2, 2)
+    parts = ede_losses(x, x, z_hat.detach(), z_hat, torch.tensor([0, -1]), eps=1e-6)
+    parts["ent"].backward()
+    with torch.no_grad():
+        stepped = z_hat - 0.1 * z_hat.grad
+    norms = stepped.norm(dim=1)
+    assert norms[0] < 1.0 < norms[1]
+
+
+def test_no_nan_when_code_is_zero():
+    z_hat = torch.zeros(3, 4, requires_grad=True)
+    x = torch.rand(3, 5)
+    parts = ede_losses(x, x, torch.zeros(3, 4), z_hat, torch.tensor([0, -1, 1]), eps=1e-6)
+    total = parts["rec"] + parts["ent"] + parts["con"]
+    total.backward()
+    assert torch.isfinite(total)
+    assert torch.isfinite(z_hat.grad).all()
+    assert safe_norm(torch.zeros(2, 3)).tolist() == [0.0, 0.0]
+
+
+def test_shared_encoder_has_one_encoder_worth_fewer_parameters():
+    spec = MLPSpec(input_shape=[10], hidden=[8, 6], rep_dim=4)
+    two = EDE(net=spec, shared_encoder=False)
+    one = EDE(net=spec, shared_encoder=True)
+    enc = sum(p.numel() for p in spec.encoder().parameters())
+    n_two = sum(p.numel() for p in two.parameters())
+    n_one = sum(p.numel() for p in one.parameters())
+    assert n_two - n_one == enc == 10 * 8 + 8 * 6 + 6 * 4
+    assert one.encoder2_ is one.encoder_ and two.encoder2_ is not two.encoder_
+
+
+def test_score_is_reconstruction_plus_code_norm_and_has_right_shape():
+    torch.manual_seed(0)
+    model = EDE(net=MLPSpec(input_shape=[6], hidden=[5], rep_dim=3))
+    X = np.random.default_rng(0).random((7, 6), dtype=np.float32)
+    scores = model.score(X)
+    parts = model.score_parts(X)
+    assert scores.shape == (7,)
+    np.testing.assert_allclose(scores, parts["rec"] + parts["znorm"], rtol=1e-6)
+
+
+def test_wrong_feature_count_is_a_named_error():
+    from semiad_cli.errors import SemiadError
+
+    model = EDE(net=MLPSpec(input_shape=[6], hidden=[5], rep_dim=3))
+    with pytest.raises(SemiadError, match=r"shape \(6,\)"):
+        model.score(np.zeros((2, 5), np.float32))
+
+
+def test_negative_lambda_is_rejected():
+    from semiad_cli.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="model.lambda_ent"):
+        EDE(net=MLPSpec(input_shape=[6]), lambda_ent=-1)
