@@ -102,8 +102,10 @@ def _where_to_change() -> str:
 
 
 def missing_file_error(path: Path, what: str, source: str, extra: str = "") -> DataError:
-    msg = (f"{what}: file not found: {path} ; {_where_to_change()} to the folder that holds "
-           f"'{path.parent.name}/{path.name}'")
+    msg = (
+        f"{what}: file not found: {path} ; {_where_to_change()} to the folder that holds "
+        f"'{path.parent.name}/{path.name}'"
+    )
     if source:
         msg += f"; official source: {source}"
     if extra:
@@ -153,7 +155,9 @@ def _stat_key(path: Path) -> dict:
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
-def verify_file(path: str | os.PathLike, checksums: Sequence[str], *, what: str = "", source: str = "") -> None:
+def verify_file(
+    path: str | os.PathLike, checksums: Sequence[str], *, what: str = "", source: str = ""
+) -> None:
     """Raise ``DataError`` unless ``path`` matches one of ``checksums`` (cached by path+size+mtime)."""
     path = Path(path).resolve()
     if not checksums:
@@ -169,8 +173,10 @@ def verify_file(path: str | os.PathLike, checksums: Sequence[str], *, what: str 
     got = _digests(path, algos)
     if not any(got[c.split(":", 1)[0]] == c.split(":", 1)[1].lower() for c in wanted):
         shown = ", ".join(f"{a}={got[a]}" for a in algos)
-        msg = (f"{what or path.name}: checksum mismatch for {path} (got {shown}; expected one of "
-               f"{', '.join(wanted)}); the file is corrupt or a different version — replace it")
+        msg = (
+            f"{what or path.name}: checksum mismatch for {path} (got {shown}; expected one of "
+            f"{', '.join(wanted)}); the file is corrupt or a different version — replace it"
+        )
         if source:
             msg += f" from the official source {source}"
         msg += f", or point {CONFIG_KEY} / {ENV_ROOT} at an intact copy"
@@ -238,8 +244,9 @@ def _cache_key(name: str, inputs: Sequence[Path], params: dict | None) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
 
 
-def cached_arrays(name: str, inputs: Sequence[Path], build: Callable[[], dict[str, np.ndarray]],
-                  params: dict | None = None) -> dict[str, np.ndarray]:
+def cached_arrays(
+    name: str, inputs: Sequence[Path], build: Callable[[], dict[str, np.ndarray]], params: dict | None = None
+) -> dict[str, np.ndarray]:
     """Decoded arrays of ``inputs``: from ``<cache>/arrays/<name>-<key>/`` or built and stored.
 
     The key covers the input files' paths, sizes and mtimes and ``params``, so a

@@ -42,9 +42,11 @@ def _resolve_file(name: str, root) -> str:
         stem = fname.removesuffix(".npz")
         if want.lower() in (stem.lower(), _short(fname).lower()):
             return fname
-    raise ConfigError(f"dataset.source.name={name!r} is not an ADBench file; choose one of "
-                      f"{[_short(f) for f in candidates]} (or the full stem like '6_cardio'), "
-                      f"or put <k>_{want}.npz into {folder}")
+    raise ConfigError(
+        f"dataset.source.name={name!r} is not an ADBench file; choose one of "
+        f"{[_short(f) for f in candidates]} (or the full stem like '6_cardio'), "
+        f"or put <k>_{want}.npz into {folder}"
+    )
 
 
 def load_adbench(*, name: str, root=None) -> Source:
@@ -56,17 +58,30 @@ def load_adbench(*, name: str, root=None) -> Source:
     """
     fname = _resolve_file(name, root)
     sha = ADBENCH.get(fname)
-    spec = DataFile(f"adbench/{fname}", (f"sha256:{sha}",) if sha else (),
-                    source=ADBENCH_URL + fname, url=ADBENCH_URL + fname if sha else None)
+    spec = DataFile(
+        f"adbench/{fname}",
+        (f"sha256:{sha}",) if sha else (),
+        source=ADBENCH_URL + fname,
+        url=ADBENCH_URL + fname if sha else None,
+    )
     path = files.locate(spec, root, what=f"adbench/{fname}")
     with np.load(path, allow_pickle=False) as z:
         if "X" not in z or "y" not in z:
-            raise DataError(f"adbench/{fname}: {path} must hold arrays 'X' and 'y' (it has {sorted(z.files)})")
+            raise DataError(
+                f"adbench/{fname}: {path} must hold arrays 'X' and 'y' (it has {sorted(z.files)})"
+            )
         X = np.asarray(z["X"], dtype=np.float32)
         y = np.asarray(z["y"]).ravel()
     if X.ndim != 2 or len(X) != len(y):
         raise DataError(f"adbench/{fname}: X{X.shape} and y{y.shape} do not match")
     if not set(np.unique(y).tolist()) <= {0, 1}:
         raise DataError(f"adbench/{fname}: y must be 0/1 (1 = anomaly), found {np.unique(y)[:10]}")
-    return Source(name=_short(fname), X=X, labels=y.astype(np.int64), kind="tabular", is_test=None,
-                  class_names={0: "normal", 1: "anomaly"}, default_normal=0)
+    return Source(
+        name=_short(fname),
+        X=X,
+        labels=y.astype(np.int64),
+        kind="tabular",
+        is_test=None,
+        class_names={0: "normal", 1: "anomaly"},
+        default_normal=0,
+    )

@@ -41,18 +41,29 @@ def load_pneumoniamnist(*, root=None) -> Source:
             try:
                 x, y = z[f"{split}_images"], np.asarray(z[f"{split}_labels"]).ravel()
             except KeyError as exc:
-                raise DataError(f"pneumoniamnist: {path} lacks {exc}; expected MedMNIST keys "
-                                f"train/val/test_images and _labels") from exc
+                raise DataError(
+                    f"pneumoniamnist: {path} lacks {exc}; expected MedMNIST keys "
+                    f"train/val/test_images and _labels"
+                ) from exc
             counts = (len(x), int((y == 0).sum()), int((y == 1).sum()))
             if x.shape[1:] != (28, 28) or counts != (n, n0, n1):
-                raise DataError(f"pneumoniamnist: {path} split '{split}' has images {x.shape} and "
-                                f"(rows, normal, pneumonia)={counts}; expected ({n}, 28, 28) and {(n, n0, n1)} — "
-                                f"replace it with the official 28×28 file from {PNEUMONIA.source}")
+                raise DataError(
+                    f"pneumoniamnist: {path} split '{split}' has images {x.shape} and "
+                    f"(rows, normal, pneumonia)={counts}; expected ({n}, 28, 28) and {(n, n0, n1)} — "
+                    f"replace it with the official 28×28 file from {PNEUMONIA.source}"
+                )
             xs.append(np.asarray(x, dtype=np.uint8))
             ys.append(y.astype(np.int64))
     n_test = len(xs[-1])
     X = np.concatenate(xs)[:, None, :, :]
     labels = np.concatenate(ys)
     is_test = np.r_[np.zeros(len(X) - n_test, bool), np.ones(n_test, bool)]
-    return Source(name="pneumoniamnist", X=X, labels=labels, kind="image", is_test=is_test,
-                  class_names={0: "normal", 1: "pneumonia"}, default_normal=0)
+    return Source(
+        name="pneumoniamnist",
+        X=X,
+        labels=labels,
+        kind="image",
+        is_test=is_test,
+        class_names={0: "normal", 1: "pneumonia"},
+        default_normal=0,
+    )

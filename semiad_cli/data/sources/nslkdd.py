@@ -21,15 +21,49 @@ from semiad_cli.errors import ConfigError, DataError
 NSL_KDD_PAGE = "https://www.unb.ca/cic/datasets/nsl.html"
 
 COLUMNS = [
-    "duration", "protocol_type", "service", "flag", "src_bytes", "dst_bytes", "land", "wrong_fragment",
-    "urgent", "hot", "num_failed_logins", "logged_in", "num_compromised", "root_shell", "su_attempted",
-    "num_root", "num_file_creations", "num_shells", "num_access_files", "num_outbound_cmds",
-    "is_host_login", "is_guest_login", "count", "srv_count", "serror_rate", "srv_serror_rate",
-    "rerror_rate", "srv_rerror_rate", "same_srv_rate", "diff_srv_rate", "srv_diff_host_rate",
-    "dst_host_count", "dst_host_srv_count", "dst_host_same_srv_rate", "dst_host_diff_srv_rate",
-    "dst_host_same_src_port_rate", "dst_host_srv_diff_host_rate", "dst_host_serror_rate",
-    "dst_host_srv_serror_rate", "dst_host_rerror_rate", "dst_host_srv_rerror_rate",
-    "attack", "difficulty",
+    "duration",
+    "protocol_type",
+    "service",
+    "flag",
+    "src_bytes",
+    "dst_bytes",
+    "land",
+    "wrong_fragment",
+    "urgent",
+    "hot",
+    "num_failed_logins",
+    "logged_in",
+    "num_compromised",
+    "root_shell",
+    "su_attempted",
+    "num_root",
+    "num_file_creations",
+    "num_shells",
+    "num_access_files",
+    "num_outbound_cmds",
+    "is_host_login",
+    "is_guest_login",
+    "count",
+    "srv_count",
+    "serror_rate",
+    "srv_serror_rate",
+    "rerror_rate",
+    "srv_rerror_rate",
+    "same_srv_rate",
+    "diff_srv_rate",
+    "srv_diff_host_rate",
+    "dst_host_count",
+    "dst_host_srv_count",
+    "dst_host_same_srv_rate",
+    "dst_host_diff_srv_rate",
+    "dst_host_same_src_port_rate",
+    "dst_host_srv_diff_host_rate",
+    "dst_host_serror_rate",
+    "dst_host_srv_serror_rate",
+    "dst_host_rerror_rate",
+    "dst_host_srv_rerror_rate",
+    "attack",
+    "difficulty",
 ]
 CATEGORICAL = ["protocol_type", "service", "flag"]
 CATEGORIES = ["normal", "DoS", "Probe", "R2L", "U2R"]
@@ -37,14 +71,45 @@ CATEGORIES = ["normal", "DoS", "Probe", "R2L", "U2R"]
 # attack name -> category (KDD'99 taxonomy, with the attacks that appear only in KDDTest+)
 ATTACK_CATEGORY = {
     "normal": "normal",
-    **dict.fromkeys(["back", "land", "neptune", "pod", "smurf", "teardrop", "apache2", "mailbomb",
-                     "processtable", "udpstorm"], "DoS"),
+    **dict.fromkeys(
+        [
+            "back",
+            "land",
+            "neptune",
+            "pod",
+            "smurf",
+            "teardrop",
+            "apache2",
+            "mailbomb",
+            "processtable",
+            "udpstorm",
+        ],
+        "DoS",
+    ),
     **dict.fromkeys(["ipsweep", "nmap", "portsweep", "satan", "mscan", "saint"], "Probe"),
-    **dict.fromkeys(["ftp_write", "guess_passwd", "imap", "multihop", "phf", "spy", "warezclient",
-                     "warezmaster", "named", "sendmail", "snmpgetattack", "snmpguess", "xlock", "xsnoop",
-                     "worm"], "R2L"),
-    **dict.fromkeys(["buffer_overflow", "loadmodule", "perl", "rootkit", "httptunnel", "ps", "sqlattack",
-                     "xterm"], "U2R"),
+    **dict.fromkeys(
+        [
+            "ftp_write",
+            "guess_passwd",
+            "imap",
+            "multihop",
+            "phf",
+            "spy",
+            "warezclient",
+            "warezmaster",
+            "named",
+            "sendmail",
+            "snmpgetattack",
+            "snmpguess",
+            "xlock",
+            "xsnoop",
+            "worm",
+        ],
+        "R2L",
+    ),
+    **dict.fromkeys(
+        ["buffer_overflow", "loadmodule", "perl", "rootkit", "httptunnel", "ps", "sqlattack", "xterm"], "U2R"
+    ),
 }
 
 # file -> (sha256 of the .gz, rows), from nsl-kdd/SOURCE.md
@@ -93,15 +158,19 @@ def _encode(train_file: str, test_file: str, label: str, paths) -> dict[str, np.
     X = np.concatenate(parts, axis=1).astype(np.float32)
     binary = [i for i, c in enumerate(numeric) if set(np.unique(num[c])) <= {0.0, 1.0}]
     return {
-        "X": X, "labels": labels.to_numpy().astype(str), "attack": attacks.to_numpy().astype(str),
+        "X": X,
+        "labels": labels.to_numpy().astype(str),
+        "attack": attacks.to_numpy().astype(str),
         "is_test": np.r_[np.zeros(len(train), bool), np.ones(len(test), bool)],
-        "columns": np.array(names), "binary": np.array(binary, dtype=np.int64),
+        "columns": np.array(names),
+        "binary": np.array(binary, dtype=np.int64),
         "group_sizes": np.array([len(g) for g in groups], dtype=np.int64),
     }
 
 
-def load_nslkdd(*, root=None, train_file: str = "full", test_file: str = "full",
-                label: str = "category") -> Source:
+def load_nslkdd(
+    *, root=None, train_file: str = "full", test_file: str = "full", label: str = "category"
+) -> Source:
     """NSL-KDD with one-hot categorical columns: 148517 × 122 float32 (38 numeric + 84 one-hot).
 
     Args:
@@ -116,17 +185,34 @@ def load_nslkdd(*, root=None, train_file: str = "full", test_file: str = "full",
     if label not in ("category", "attack"):
         raise ConfigError(f"dataset.source.label={label!r}; choose 'category' or 'attack'")
     tr, te = _pick(train_file, _TRAIN_ALIASES, "train_file"), _pick(test_file, _TEST_ALIASES, "test_file")
-    paths = [files.locate(DataFile(f"nsl-kdd/{f}", (f"sha256:{FILES[f][0]}",), source=NSL_KDD_PAGE), root,
-                          what=f"nsl-kdd/{f}") for f in (tr, te)]
-    arrays = files.cached_arrays("nsl_kdd", paths, lambda: _encode(tr, te, label, paths),
-                                 params={"train": tr, "test": te, "label": label})
+    paths = [
+        files.locate(
+            DataFile(f"nsl-kdd/{f}", (f"sha256:{FILES[f][0]}",), source=NSL_KDD_PAGE),
+            root,
+            what=f"nsl-kdd/{f}",
+        )
+        for f in (tr, te)
+    ]
+    arrays = files.cached_arrays(
+        "nsl_kdd",
+        paths,
+        lambda: _encode(tr, te, label, paths),
+        params={"train": tr, "test": te, "label": label},
+    )
     groups, start = [], len(arrays["columns"]) - int(arrays["group_sizes"].sum())
     for size in arrays["group_sizes"].tolist():
         groups.append(list(range(start, start + size)))
         start += size
     class_names = {c: c for c in CATEGORIES} if label == "category" else None
-    src = Source(name="nsl_kdd", X=arrays["X"], labels=arrays["labels"], kind="tabular", is_test=arrays["is_test"],
-                 class_names=class_names, features=FeatureInfo(binary=arrays["binary"].tolist(), onehot_groups=groups),
-                 default_normal="normal")
+    src = Source(
+        name="nsl_kdd",
+        X=arrays["X"],
+        labels=arrays["labels"],
+        kind="tabular",
+        is_test=arrays["is_test"],
+        class_names=class_names,
+        features=FeatureInfo(binary=arrays["binary"].tolist(), onehot_groups=groups),
+        default_normal="normal",
+    )
     src.columns = arrays["columns"].tolist()  # type: ignore[attr-defined]  # for reports; not part of the contract
     return src

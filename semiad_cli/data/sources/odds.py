@@ -47,7 +47,16 @@ def load_odds(*, name: str, root=None) -> Source:
     X = np.asarray(mat["X"], dtype=np.float32)
     y = np.asarray(mat["y"]).ravel().astype(np.int64)
     if X.shape != (n, d) or int(y.sum()) != n_out or not set(np.unique(y)) <= {0, 1}:
-        raise DataError(f"odds/{key}: {path} holds X{X.shape} with {int(y.sum())} outliers; "
-                        f"expected ({n}, {d}) with {n_out} (odds/SOURCE.md)")
-    return Source(name=key, X=X, labels=y, kind="tabular", is_test=None,
-                  class_names={0: "normal", 1: "outlier"}, default_normal=0)
+        raise DataError(
+            f"odds/{key}: {path} holds X{X.shape} with {int(y.sum())} outliers; "
+            f"expected ({n}, {d}) with {n_out} (odds/SOURCE.md)"
+        )
+    return Source(
+        name=key,
+        X=X,
+        labels=y,
+        kind="tabular",
+        is_test=None,
+        class_names={0: "normal", 1: "outlier"},
+        default_normal=0,
+    )
