@@ -19,6 +19,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -524,8 +525,6 @@ def render(table: pd.DataFrame, keys: list[str], metrics: list[str], cols: list[
 def write_files(out_dir: Path, table: pd.DataFrame, problems: list[Run], keys: list[str], metrics: list[str],
                 cols: list[str], digits: int, scale: float, constants: str = "") -> list[Path]:
     """``table.csv`` (tidy: one row per setting), ``table.md``, ``table.tex``, ``failed.csv``."""
-    from semiad_cli.training.checkpoint import atomic_write
-
     out_dir.mkdir(parents=True, exist_ok=True)
     md = render(table, keys, metrics, cols, "md", digits, scale, constants)
     extra = problems_text(problems, keys)
@@ -537,9 +536,21 @@ def write_files(out_dir: Path, table: pd.DataFrame, problems: list[Run], keys: l
     }
     files = []
     for name, text in texts.items():
-        atomic_write(out_dir / name, lambda tmp, text=text: tmp.write_text(text))
+        write_text_atomic(out_dir / name, text)
         files.append(out_dir / name)
     return files
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Temp file + rename, so a reader never sees half a table (no torch import, unlike checkpoint.atomic_write)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def default_out_dir(paths: list[str | Path]) -> Path:
