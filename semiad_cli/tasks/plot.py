@@ -197,7 +197,10 @@ def sweep_plots(runs: list[tbl.Run], out_dir: str | Path, metrics: list[str] | N
 
 def run(paths: list[str | Path], metrics: list[str] | None = None, x: str | None = None,
         out: str | Path | None = None, per_run: bool = False) -> list[Path]:
-    """Curves for a single run; metric-vs-x plots for a sweep (plus each run's curves with ``per_run``)."""
+    """Curves for a single run; metric-vs-x plots for a sweep (plus each run's curves with ``per_run``).
+
+    A sweep over seeds only has no x axis: each run then gets its own curves.
+    """
     runs = tbl.collect_runs(paths)
     completed = [r for r in runs if r.status == "completed"]
     if not completed:
@@ -205,7 +208,11 @@ def run(paths: list[str | Path], metrics: list[str] | None = None, x: str | None
     if len(completed) == 1 and not x:
         return run_plots(completed[0].path, out)
     out_dir = Path(out) if out else tbl.default_out_dir(paths) / "plots"
-    written = sweep_plots(runs, out_dir, metrics, x)
+    written: list[Path] = []
+    if x or tbl.setting_keys(runs):
+        written = sweep_plots(runs, out_dir, metrics, x)
+    else:  # only seeds differ: nothing to put on an x axis, so each run gets its curves
+        per_run = True
     if per_run:
         for r in completed:
             written += run_plots(r.path, out_dir / r.path.name if out else None)
@@ -215,8 +222,8 @@ def run(paths: list[str | Path], metrics: list[str] | None = None, x: str | None
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="semiad plot",
-        description="PNG plots: ROC/PR curves and score histograms of a run; metric vs a config key "
-                    "(default γl) per setting with mean ± std bands for a sweep.",
+        description="PNG plots: ROC/PR curves and score histograms of a run; for a sweep, a metric\n"
+                    "against a config key (default γl) with one line per setting and mean ± std bands.",
         epilog="examples:\n"
                "  semiad plot outputs/2026-11-23/12-00-00_ab12cd          # one run: roc_pr.png, scores_hist.png\n"
                "  semiad plot outputs/multirun/2026-11-23/12-00-00_ab12cd # sweep: auroc_vs_gamma_l.png, ...\n"

@@ -614,9 +614,10 @@ def _split_list(values: list[str] | None) -> list[str] | None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="semiad table",
-        description="Aggregate run folders into a results table: mean ± sample std (ddof=1) over seeds per "
-                    "setting. Settings are told apart by the config keys that vary across the runs. "
-                    "Failed or incomplete runs are listed, never averaged.",
+        description="Aggregate run folders into a results table: mean ± sample std (ddof=1) over seeds\n"
+                    "per setting. Settings are told apart by the config keys that vary across the runs.\n"
+                    "Failed or incomplete runs are listed, never averaged. Files: table.csv (one row per\n"
+                    "setting: <metric>_mean/_std/_n, n, n_failed, seeds), table.md, table.tex, failed.csv.",
         epilog="examples:\n"
                "  semiad table outputs/multirun/2026-11-23/12-00-00_ab12cd\n"
                "  semiad table SWEEP --metric auroc,aupr,known_aupr,unknown_aupr --percent\n"
@@ -653,8 +654,8 @@ def main(argv: list[str]) -> int:
     if args.plot:
         from semiad_cli.tasks import plot
 
-        out = Path(args.out) if args.out else default_out_dir(args.paths)
-        written = plot.sweep_plots(collect_runs(args.paths), out / "plots", metrics=result.metrics, x=args.x)
+        out = (Path(args.out) if args.out else default_out_dir(args.paths)) / "plots"
+        written = plot.run(args.paths, metrics=result.metrics, x=args.x, out=out)
         for f in written:
             print(f"semiad table: wrote {f}", file=sys.stderr)
     return 0
