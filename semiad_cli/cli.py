@@ -91,10 +91,26 @@ def evaluate_app(cfg: DictConfig):
     return _run_task(evaluate.run, cfg)
 
 
+def table_cmd(argv: list[str]) -> int:
+    from semiad_cli.tasks import table
+
+    return table.main(argv)
+
+
+def plot_cmd(argv: list[str]) -> int:
+    from semiad_cli.tasks import plot
+
+    return plot.main(argv)
+
+
 COMMANDS = {
     "train": (train_app, "train a detector and write a run folder (Hydra overrides, --multirun)"),
     "evaluate": (evaluate_app, "rescore a finished run: semiad evaluate run_dir=<folder>"),
+    "table": (table_cmd, "mean ± std over seeds per setting from run/sweep folders (semiad table --help)"),
+    "plot": (plot_cmd, "ROC/PR curves, score histograms, metric-vs-x plots (semiad plot --help)"),
 }
+# Commands with their own argparse options instead of Hydra overrides.
+PLAIN_COMMANDS = {"table", "plot"}
 
 USAGE = """usage: semiad <command> [overrides...] [--multirun] [--help]
 
@@ -108,6 +124,8 @@ Examples:
   semiad train model=ede dataset=cardio seed=3 trainer.max_epochs=20
   semiad train --multirun seed=1,2,3
   semiad evaluate run_dir=outputs/2026-11-23/12-00-00_ab12cd
+  semiad table outputs/multirun/2026-11-23/12-00-00_ab12cd --metric auroc,aupr
+  semiad plot outputs/multirun/2026-11-23/12-00-00_ab12cd
   semiad train --help                            # config groups and options
   semiad train --cfg job                         # print the composed config
 """
@@ -155,6 +173,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"semiad: error: unknown command {command!r}; choose one of {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
     app = COMMANDS[command][0]
+    if command in PLAIN_COMMANDS:
+        try:
+            return app(argv[1:])
+        except SemiadError as err:
+            print(f"semiad: error: {err}", file=sys.stderr)
+            return 2
     problem = check_group_choices(argv[1:])
     if problem:
         print(f"semiad: error: {problem}", file=sys.stderr)
