@@ -20,6 +20,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.ensemble import IsolationForest as SkIsolationForest
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import OneClassSVM
+from threadpoolctl import threadpool_limits
 
 from semiad_cli.data.split import KNOWN_ANOMALY, Part
 from semiad_cli.errors import CheckpointError, ConfigError, SemiadError, check_range
@@ -37,6 +38,9 @@ class SklearnDetector(Detector):
     """
 
     estimator_ = None
+    #: OpenMP/BLAS threads during fit and score (HistGradientBoosting spins all cores otherwise,
+    #: which stalls badly on shared machines); None = library default
+    n_threads: int | None = 1
 
     # ---------------------------------------------------------------- subclass hooks
     def _fit(self, X: np.ndarray, part: Part):
@@ -51,7 +55,8 @@ class SklearnDetector(Detector):
         if len(train) == 0:
             raise SemiadError(f"{type(self).__name__}: the training part is empty")
         self.input_shape = tuple(int(s) for s in train.X.shape[1:])
-        self.estimator_ = self._fit(_flatten(train.X), train)
+        with threadpool_limits(limits=self.n_threads):
+            self.estimator_ = self._fit(_flatten(train.X), train)
         return self
 
     def score(self, X: np.ndarray) -> np.ndarray:
@@ -60,7 +65,8 @@ class SklearnDetector(Detector):
         self._check_input(X)
         if len(X) == 0:
             return np.zeros(0, np.float64)
-        return np.asarray(self._score(self.estimator_, _flatten(X)), dtype=np.float64)
+        with threadpool_limits(limits=self.n_threads):
+            return np.asarray(self._score(self.estimator_, _flatten(X)), dtype=np.float64)
 
     def save(self, directory: Path) -> None:
         if self.estimator_ is None:
@@ -199,6 +205,7 @@ class LabeledClassifier(SklearnDetector):
         learning_rate: boosting learning rate (``hgb`` only).
         C: inverse L2 strength (``logistic`` only).
         random_state: seed.
+        n_threads: OpenMP threads of the boosting (null = all cores).
 
     Score: predicted probability of "anomaly" (higher = more anomalous).
     """
@@ -206,7 +213,7 @@ class LabeledClassifier(SklearnDetector):
     ESTIMATORS = ("hgb", "logistic")
 
     def __init__(self, *, estimator: str = "hgb", max_iter: int = 100, learning_rate: float = 0.1,
-                 C: float = 1.0, random_state: int = 0) -> None:
+                 C: float = 1.0, random_state: int = 0, n_threads: int | None = 1) -> None:
         if estimator not in self.ESTIMATORS:
             raise ConfigError(f"model.estimator={estimator!r}: choose one of {list(self.ESTIMATORS)}")
         check_range("model.max_iter", max_iter, 1)
@@ -214,6 +221,9 @@ class LabeledClassifier(SklearnDetector):
         check_range("model.C", C, 1e-12)
         self.estimator, self.max_iter, self.learning_rate = estimator, int(max_iter), float(learning_rate)
         self.C, self.random_state = float(C), int(random_state)
+        if n_threads is not None:
+            check_range("model.n_threads", n_threads, 1)
+        self.n_threads = n_threads
 
     def _fit(self, X: np.ndarray, part: Part):
         target = (part.semi == KNOWN_ANOMALY).astype(np.int64)
