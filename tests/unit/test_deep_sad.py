@@ -130,3 +130,16 @@ def test_unfitted_model_and_bad_settings_raise_named_errors():
         fit_free = make()
         fit_free.c_.fill_(1.0)
         fit_free.score(np.zeros((3, 5), np.float32))
+
+
+def test_pretraining_updates_the_lenet_encoder_in_place():
+    from semiad_cli.models.nets.lenet import LeNetSpec
+
+    torch.manual_seed(0)
+    model = DeepSAD(net=LeNetSpec(input_shape=[1, 28, 28], variant="mnist", rep_dim=32), pretrain_epochs=1,
+                    pretrain_lr=1e-3, pretrain_batch_size=16)
+    before = {k: v.clone() for k, v in model.encoder_.state_dict().items() if k.endswith("weight")}
+    X = torch.rand(32, 1, 28, 28)
+    model.init_from_data(X, torch.zeros(32, dtype=torch.int8))
+    assert all(not torch.equal(v, model.encoder_.state_dict()[k]) for k, v in before.items())
+    assert model.score(X.numpy()).shape == (32,)
