@@ -9,8 +9,8 @@ picks trial parameters; this module only does what those plugins leave to the ap
   whose overrides match the recorded ones returns its stored result without training;
 * ``sweep.csv`` in the sweep dir, one row per finished job, rebuilt under a file lock
   from per-job row files as jobs finish (safe with parallel workers);
-* the value handed back to the sweeper (NaN for a failed Optuna trial, which Optuna
-  records as a failed trial instead of aborting the search);
+* the value handed back to the sweeper: the objective, None for a failed job, which the
+  Optuna sweeper records as a failed trial before going on with the search;
 * a one-line message naming the ``sweeps`` extra when a plugin is not installed.
 """
 
@@ -204,10 +204,9 @@ class SweepJob:
                 write_sweep_csv(self.sweep_dir)
         except OSError as err:  # a summary problem must not fail a finished job
             log.warning("could not update %s: %s", self.sweep_dir / SWEEP_CSV, err)
-        objective = row["objective"]
-        if self.optuna and objective is None:
-            return float("nan")  # Optuna marks the trial failed and the search goes on
-        return objective
+        # None for a failed job: hydra-optuna-sweeper 1.3 records the trial as failed and goes on
+        # (NaN would crash it: it re-tells the failed trial with the NaN value).
+        return row["objective"]
 
 
 def write_sweep_csv(sweep_dir: Path) -> Path:
