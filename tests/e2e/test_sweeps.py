@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -22,9 +24,11 @@ QUICK = ("trainer.max_epochs=1",)
 pytestmark = pytest.mark.slow
 
 
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "SEMIAD_CONFIG_DIR": str(REPO / "configs")}
+
+
 def semiad(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "SEMIAD_CONFIG_DIR": str(REPO / "configs")}
-    proc = subprocess.run([sys.executable, "-m", "semiad_cli", *args], cwd=REPO, env=env,
+    proc = subprocess.run([sys.executable, "-m", "semiad_cli", *args], cwd=REPO, env=ENV,
                           capture_output=True, text=True, timeout=300)
     if check and proc.returncode != 0:
         raise AssertionError(f"semiad {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
@@ -116,3 +120,27 @@ def test_resume_reruns_only_the_unfinished_jobs(tmp_path):
         assert table["auroc"][n] == first["auroc"][n]
     assert metrics(sweep / "1")["seed"] == 2 and metrics(sweep / "1")["status"] == "completed"
 
+
+
+def test_sweep_killed_mid_job_resumes_from_the_finished_jobs(tmp_path):
+    sweep = tmp_path / "sweep"
+    # Job 1 trains 300 epochs: the sweep is killed (SIGKILL, as a lost node or scancel) while it trains.
+    args = ("train", "--multirun", "trainer.max_epochs=1,300,1", f"hydra.sweep.dir={sweep}")
+    proc = subprocess.Popen([sys.executable, "-m", "semiad_cli", *args], cwd=REPO, env=ENV, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while not (sweep / "1" / "train.log").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert (sweep / "0" / "metrics.json").is_file()
+    assert not (sweep / "1" / "metrics.json").exists()  # killed mid-training: no metrics, complete or partial
+    assert not list((sweep / "1").glob(".metrics.json.*"))  # nor a stray temp file in its place
+    assert pd.read_csv(sweep / "sweep.csv")["job"].tolist() == [0]
+    stamp = (sweep / "0" / "metrics.json").stat().st_mtime_ns
+
+    semiad(*args, "+resume=true")
+    table = pd.read_csv(sweep / "sweep.csv")
+    assert table["status"].tolist() == ["completed"] * 3 and table["reused"].tolist() == [True, False, False]
+    assert (sweep / "0" / "metrics.json").stat().st_mtime_ns == stamp
+    assert metrics(sweep / "1")["train"]["epochs"] == 300
