@@ -110,3 +110,23 @@ def test_resume_reuses_only_a_completed_job_with_the_same_overrides(tmp_path):
     assert again.reusable() is None  # failed jobs rerun
     table = pd.read_csv(tmp_path / sweeps.SWEEP_CSV)
     assert table.loc[0, "overrides"] == "seed=1" and table.loc[0, "objective"] == 0.7
+
+
+def test_slurm_config_renders_a_valid_sbatch_script(tmp_path):
+    """The plugin's own parameter mapping onto submitit, up to the sbatch script (no cluster needed)."""
+    import submitit
+    from hydra.utils import instantiate
+    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+
+    cfg = _hydra_cfg(["hydra/launcher=slurm", "hydra.launcher.partition=gpu", "hydra.launcher.gpus_per_node=1",
+                      f"hydra.sweep.dir={tmp_path}"])
+    launcher = instantiate(cfg.hydra.launcher)
+    params = dict(launcher.params)
+    executor = submitit.AutoExecutor(cluster="slurm", folder=params.pop("submitit_folder"),
+                                     slurm_max_num_timeout=params.pop("max_num_timeout"))
+    base = set(OmegaConf.structured(BaseQueueConf).keys())
+    executor.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in params.items()})
+    script = executor._executor._make_submission_file_text("python -m semiad_cli", "uid")
+    for line in ("--partition=gpu", "--cpus-per-task=4", "--mem=16GB", "--time=60", "--gpus-per-node=1",
+                 f"--output={tmp_path}/.submitit/"):
+        assert f"#SBATCH {line}" in script, line
