@@ -103,7 +103,7 @@ def test_resume_reruns_only_the_unfinished_jobs(tmp_path):
     sweep = tmp_path / "sweep"
     # Job 1 cannot write its scores: a directory stands where scores.csv goes. It fails; 0 and 2 finish.
     (sweep / "1" / "scores.csv").mkdir(parents=True)
-    args = ("train", "--multirun", "seed=1,2,3", *QUICK, f"hydra.sweep.dir={sweep}")
+    args = ("train", "--multirun", "seed=1,2,3", *QUICK, "trainer.num_threads=1", f"hydra.sweep.dir={sweep}")
     assert semiad(*args, check=False).returncode != 0
     first = pd.read_csv(sweep / "sweep.csv")
     assert first["status"].tolist() == ["completed", "failed", "completed"]
@@ -124,8 +124,8 @@ def test_resume_reruns_only_the_unfinished_jobs(tmp_path):
 
 def test_sweep_killed_mid_job_resumes_from_the_finished_jobs(tmp_path):
     sweep = tmp_path / "sweep"
-    # Job 1 trains 300 epochs: the sweep is killed (SIGKILL, as a lost node or scancel) while it trains.
-    args = ("train", "--multirun", "trainer.max_epochs=1,300,1", f"hydra.sweep.dir={sweep}")
+    # Job 1 trains 150 epochs: the sweep is killed (SIGKILL, as a lost node or scancel) while it trains.
+    args = ("train", "--multirun", "trainer.max_epochs=1,150,1", "trainer.num_threads=1", f"hydra.sweep.dir={sweep}")
     proc = subprocess.Popen([sys.executable, "-m", "semiad_cli", *args], cwd=REPO, env=ENV, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
@@ -143,4 +143,4 @@ def test_sweep_killed_mid_job_resumes_from_the_finished_jobs(tmp_path):
     table = pd.read_csv(sweep / "sweep.csv")
     assert table["status"].tolist() == ["completed"] * 3 and table["reused"].tolist() == [True, False, False]
     assert (sweep / "0" / "metrics.json").stat().st_mtime_ns == stamp
-    assert metrics(sweep / "1")["train"]["epochs"] == 300
+    assert metrics(sweep / "1")["train"]["epochs"] == 150
