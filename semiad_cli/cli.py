@@ -12,6 +12,7 @@ import logging
 import os
 import secrets
 import sys
+import time
 from pathlib import Path
 
 import hydra
@@ -36,23 +37,37 @@ def _run_task(task, cfg: DictConfig):
     In a multirun, a failing job is recorded (``metrics.json`` status ``failed``) and the
     sweep goes on; ``semiad table`` lists such jobs.
     """
+    from semiad_cli import sweeps
+
     hc = HydraConfig.get()
     out_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
+    job = sweeps.start_job(cfg, hc)  # multirun only: thread budget, resume, sweep.csv row
+    if job is not None and (done := job.reusable()) is not None:
+        return job.finish(done, None, reused=True)
+    t_start = time.perf_counter()
     try:
         metrics = task(cfg, out_dir)
     except SemiadError as err:
         _record_status(out_dir, "failed", str(err))
         if multirun:
             log.error("job failed: %s", err)
-            return None
+            return job.finish({"status": "failed", "error": str(err)}, time.perf_counter() - t_start)
         log.debug("failed: %s", err)
         print(f"semiad: error: {err}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         _record_status(out_dir, "interrupted", "interrupted by the user (Ctrl-C)")
+        if job is not None:
+            job.finish({"status": "interrupted"}, time.perf_counter() - t_start)
         print(f"semiad: interrupted; partial run left in {out_dir}", file=sys.stderr)
         sys.exit(130)
+    except Exception as err:  # a bug, not a user error: Hydra shows the traceback; the row says failed
+        if job is not None:
+            job.finish({"status": "failed", "error": f"{type(err).__name__}: {err}"}, time.perf_counter() - t_start)
+        raise
+    if job is not None:
+        return job.finish(metrics, time.perf_counter() - t_start)
     objective = metrics.get("objective") if isinstance(metrics, dict) else None
     return objective
 
@@ -150,7 +165,7 @@ def check_group_choices(overrides: list[str], config_dir: str = CONFIG_DIR) -> s
         key, _, value = item.partition("=")
         key = key.lstrip("+~")
         group = root / key
-        if "." in key or not group.is_dir() or key == "hydra" or not value or "," in value:
+        if "." in key or not group.is_dir() or key.split("/")[0] == "hydra" or not value or "," in value:
             continue
         if value.startswith(("glob(", "choice(", "range(", "${")) or value == "null":
             continue
@@ -179,7 +194,9 @@ def main(argv: list[str] | None = None) -> int:
         except SemiadError as err:
             print(f"semiad: error: {err}", file=sys.stderr)
             return 2
-    problem = check_group_choices(argv[1:])
+    from semiad_cli.sweeps import missing_plugin
+
+    problem = missing_plugin(argv[1:]) or check_group_choices(argv[1:])
     if problem:
         print(f"semiad: error: {problem}", file=sys.stderr)
         return 2

@@ -1,0 +1,239 @@
+"""Multirun support on top of Hydra's own launcher and sweeper plugins.
+
+Hydra launches the jobs (basic, joblib, submitit local/SLURM) and the Optuna sweeper
+picks trial parameters; this module only does what those plugins leave to the app:
+
+* a thread budget per job, so parallel jobs do not oversubscribe the cores
+  (METHODS §3: 2 torch threads on 2 busy cores ran 10-20x slower);
+* resumable sweeps: with ``+resume=true`` a job whose ``metrics.json`` is complete and
+  whose overrides match the recorded ones returns its stored result without training;
+* ``sweep.csv`` in the sweep dir, one row per finished job, rebuilt under a file lock
+  from per-job row files as jobs finish (safe with parallel workers);
+* the value handed back to the sweeper: the objective, None for a failed job, which the
+  Optuna sweeper records as a failed trial before going on with the search;
+* a one-line message naming the ``sweeps`` extra when a plugin is not installed.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import importlib.util
+import io
+import logging
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, open_dict
+
+from semiad_cli import results
+from semiad_cli.errors import ConfigError
+from semiad_cli.training.checkpoint import atomic_write
+
+log = logging.getLogger(__name__)
+
+SWEEP_CSV = "sweep.csv"
+STATE_DIR = ".semiad_sweep"  # per-job row files and the lock, inside the sweep dir
+COLUMNS = ["job", "overrides", "status", "reused", "auroc", "aupr", "objective", "wall_s", "run_dir", "error"]
+RESUME_KEY = "resume"
+EXTRA_HINT = "pip install -e '.[sweeps]'"
+
+# Command-line choices that need an optional plugin: (plugin module, PyPI name, library it drives).
+_LAUNCHERS = {
+    "joblib": ("hydra_plugins.hydra_joblib_launcher", "hydra-joblib-launcher", "joblib"),
+    "submitit_local": ("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher", "submitit"),
+    "submitit_slurm": ("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher", "submitit"),
+    "slurm": ("hydra_plugins.hydra_submitit_launcher", "hydra-submitit-launcher", "submitit"),
+}
+_OPTUNA = ("hydra_plugins.hydra_optuna_sweeper", "hydra-optuna-sweeper", "optuna")
+
+
+def _importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # a missing parent package raises instead of returning None
+        return False
+
+
+def missing_plugin(overrides: list[str]) -> str | None:
+    """One-line message when an override needs a sweep plugin that is not installed, else None.
+
+    Checked before Hydra starts: Hydra's own error for an uninstalled launcher is a
+    multi-line "Could not find 'hydra/launcher/joblib'" that does not say what to install.
+    """
+    for item in overrides:
+        key, sep, value = item.lstrip("+~").partition("=")
+        if not sep:
+            continue
+        need = None
+        if key == "hydra/launcher":
+            need = _LAUNCHERS.get(value)
+        elif (key == "hydra/sweeper" and value == "optuna") or (key == "hparams_search" and value != "null"):
+            need = _OPTUNA
+        if need is None:
+            continue
+        module, dist, library = need
+        for name in (module, library):
+            if not _importable(name):
+                return f"{item} needs the {dist} plugin, which is not installed; install the sweeps extra: {EXTRA_HINT}"
+    return None
+
+
+def available_cores() -> int:
+    """Cores this process may run on (respects taskset/cgroup CPU sets, unlike ``os.cpu_count``)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def thread_budget(launcher: DictConfig) -> int | None:
+    """Torch threads per job for a parallel launcher; None for the sequential basic launcher.
+
+    joblib: the cores divided by ``n_jobs`` (at least 1). submitit: ``cpus_per_task`` when set
+    (what SLURM allocates to the job), else 1 since submitit_local runs all jobs at once.
+    """
+    target = str(launcher.get("_target_", ""))
+    cores = available_cores()
+    if "joblib" in target:
+        n_jobs = int(launcher.get("n_jobs") or 1)
+        if n_jobs < 0:  # joblib's convention: -1 = all cores, -2 = all but one, ...
+            n_jobs = max(1, cores + 1 + n_jobs)
+        return max(1, cores // n_jobs)
+    if "submitit" in target:
+        cpus = launcher.get("cpus_per_task")
+        return int(cpus) if cpus else 1
+    return None
+
+
+def needs_objective(hydra_cfg: DictConfig) -> bool:
+    """True when the sweeper optimises the value the job returns (Optuna)."""
+    return "optuna" in str(hydra_cfg.sweeper.get("_target_", "")).lower()
+
+
+def _task_overrides(overrides: list[str]) -> list[str]:
+    """The job's overrides without ``resume``: a resumed job is the same job."""
+    return [o for o in overrides if o.lstrip("+~").partition("=")[0] != RESUME_KEY]
+
+
+@contextmanager
+def _locked(state_dir: Path) -> Iterator[None]:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with open(state_dir / "lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _number(value: Any) -> float | None:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+class SweepJob:
+    """One job of a multirun: thread budget, resume check and its ``sweep.csv`` row."""
+
+    def __init__(self, cfg: DictConfig, hydra_cfg: DictConfig) -> None:
+        self.sweep_dir = Path(str(hydra_cfg.sweep.dir))
+        self.num = int(hydra_cfg.job.num)
+        self.out_dir = Path(hydra_cfg.runtime.output_dir)
+        self.overrides = _task_overrides(list(hydra_cfg.overrides.task))
+        self.resume = bool(cfg.get(RESUME_KEY, False))
+        self.optuna = needs_objective(hydra_cfg)
+        if self.optuna and not cfg.trainer.get("val_fraction"):
+            raise ConfigError("the Optuna sweeper optimises the validation metric, but trainer.val_fraction is 0; "
+                              "set trainer.val_fraction=0.2 (the hparams_search configs do)")
+        threads = thread_budget(hydra_cfg.launcher)
+        if threads is not None and "trainer" in cfg and cfg.trainer.get("num_threads") is None:
+            with open_dict(cfg):
+                cfg.trainer.num_threads = threads
+            log.info("parallel launcher: trainer.num_threads=%d for this job", threads)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.sweep_dir / STATE_DIR
+
+    def _row_path(self) -> Path:
+        return self.state_dir / "jobs" / f"{self.num}.json"
+
+    def reusable(self) -> dict | None:
+        """Stored metrics of this job when resuming and it already completed with the same overrides."""
+        if not self.resume:
+            return None
+        try:
+            metrics = results.read_json(self.out_dir / results.METRICS_JSON)
+            row = results.read_json(self._row_path())
+        except (OSError, ValueError):
+            return None
+        if metrics.get("status") != "completed":
+            return None
+        if row.get("overrides") != " ".join(self.overrides):
+            log.warning("resume: job %d was run with other overrides (%s); running it again",
+                        self.num, row.get("overrides"))
+            return None
+        log.info("resume: job %d already completed in %s; not training it again", self.num, self.out_dir)
+        return metrics
+
+    def finish(self, metrics: dict, wall_s: float | None, reused: bool = False) -> float | None:
+        """Record this job's row, rebuild ``sweep.csv``; returns what the sweeper gets back."""
+        wall = metrics.get("wall_time", {}).get("total_s") if reused else wall_s
+        row = {
+            "job": self.num,
+            "overrides": " ".join(self.overrides),
+            "status": metrics.get("status", "failed"),
+            "reused": reused,
+            "auroc": _number(metrics.get("auroc")),
+            "aupr": _number(metrics.get("aupr")),
+            "objective": _number(metrics.get("objective")),
+            "wall_s": None if wall is None else round(float(wall), 3),
+            "run_dir": str(self.out_dir),
+            "error": metrics.get("error"),
+        }
+        try:
+            with _locked(self.state_dir):
+                results.write_json(self._row_path(), row)
+                write_sweep_csv(self.sweep_dir)
+        except OSError as err:  # a summary problem must not fail a finished job
+            log.warning("could not update %s: %s", self.sweep_dir / SWEEP_CSV, err)
+        # None for a failed job: hydra-optuna-sweeper 1.3 records the trial as failed and goes on
+        # (NaN would crash it: it re-tells the failed trial with the NaN value).
+        return row["objective"]
+
+
+def write_sweep_csv(sweep_dir: Path) -> Path:
+    """Rebuild ``sweep.csv`` from every job's row file (call under the sweep lock)."""
+    sweep_dir = Path(sweep_dir)
+    rows = []
+    for path in (sweep_dir / STATE_DIR / "jobs").glob("*.json"):
+        try:
+            rows.append(results.read_json(path))
+        except (OSError, ValueError):
+            continue
+    rows.sort(key=lambda r: int(r.get("job", 0)))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in COLUMNS})
+    text = buffer.getvalue()
+    atomic_write(sweep_dir / SWEEP_CSV, lambda tmp: tmp.write_text(text))
+    return sweep_dir / SWEEP_CSV
+
+
+def start_job(cfg: DictConfig, hydra_cfg: DictConfig) -> SweepJob | None:
+    """A ``SweepJob`` for a multirun job; None for a single run."""
+    from hydra.types import RunMode
+
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return None
+    return SweepJob(cfg, hydra_cfg)
+

@@ -1,0 +1,132 @@
+"""Sweep support without launching jobs: plugin check, thread budget, sweep.csv, launcher configs."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+
+from semiad_cli import cli, results, sweeps
+
+
+@pytest.mark.parametrize("override, dist", [
+    ("hydra/launcher=joblib", "hydra-joblib-launcher"),
+    ("hydra/launcher=slurm", "hydra-submitit-launcher"),
+    ("hydra/launcher=submitit_local", "hydra-submitit-launcher"),
+    ("hparams_search=ede_optuna", "hydra-optuna-sweeper"),
+])
+def test_missing_plugin_gives_one_line_naming_the_extra(monkeypatch, capsys, override, dist):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name.startswith("hydra_plugins.") else real(name, *a))
+    assert cli.main(["train", "--multirun", override, "seed=1,2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert dist in err and "pip install -e '.[sweeps]'" in err and override in err
+
+
+def test_installed_plugins_pass_the_check():
+    assert sweeps.missing_plugin(["hydra/launcher=joblib", "hydra/launcher=slurm", "hparams_search=ede_optuna"]) is None
+    assert sweeps.missing_plugin(["hydra/launcher=basic", "seed=1,2", "hparams_search=null"]) is None
+
+
+def test_thread_budget_divides_the_cores(monkeypatch):
+    monkeypatch.setattr(sweeps, "available_cores", lambda: 8)
+    joblib = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+    budget = lambda **kw: sweeps.thread_budget(OmegaConf.create(kw))  # noqa: E731
+    assert budget(_target_=joblib, n_jobs=2) == 4
+    assert budget(_target_=joblib, n_jobs=3) == 2
+    assert budget(_target_=joblib, n_jobs=16) == 1
+    assert budget(_target_=joblib, n_jobs=-1) == 1  # one job per core
+    assert budget(_target_=joblib, n_jobs=-2) == 1  # 7 jobs on 8 cores
+    slurm = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    assert budget(_target_=slurm, cpus_per_task=6) == 6
+    assert budget(_target_=slurm, cpus_per_task=None) == 1
+    assert budget(_target_="hydra._internal.core_plugins.basic_launcher.BasicLauncher") is None
+
+
+def test_sweep_csv_is_rebuilt_from_job_rows_in_job_order(tmp_path):
+    rows = tmp_path / sweeps.STATE_DIR / "jobs"
+    for num, status, auroc in [(10, "completed", 0.9), (2, "failed", None), (1, "completed", 0.8)]:
+        results.write_json(rows / f"{num}.json", {"job": num, "overrides": f"seed={num}", "status": status,
+                                                  "auroc": auroc, "wall_s": 1.5, "error": None})
+    (rows / "3.json").write_text("{not json")  # a torn file from a killed writer is skipped
+    frame = pd.read_csv(sweeps.write_sweep_csv(tmp_path))
+    assert list(frame.columns) == sweeps.COLUMNS
+    assert frame["job"].tolist() == [1, 2, 10]
+    assert frame["status"].tolist() == ["completed", "failed", "completed"]
+    assert frame["auroc"].iloc[0] == 0.8 and pd.isna(frame["auroc"].iloc[1])
+
+
+def _hydra_cfg(overrides: list[str]):
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=cli.CONFIG_DIR, version_base="1.3"):
+            return compose(config_name="train", overrides=overrides, return_hydra_config=True)
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def test_slurm_config_extends_the_plugin_schema():
+    cfg = _hydra_cfg(["hydra/launcher=slurm", "hydra.launcher.partition=gpu"])
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher")
+    assert launcher.partition == "gpu" and launcher.cpus_per_task == 4 and launcher.mem_gb == 16
+    assert launcher.signal_delay_s == 120  # a schema field not repeated in slurm.yaml
+
+
+def test_optuna_search_config_uses_a_validation_split():
+    cfg = _hydra_cfg(["hparams_search=ede_optuna"])
+    assert cfg.trainer.val_fraction > 0
+    assert cfg.hydra.sweeper._target_.endswith("OptunaSweeper")
+    assert cfg.hydra.sweeper.direction == "maximize"
+    assert set(cfg.hydra.sweeper.params) >= {"trainer.optimizer.lr", "model.lambda_ent", "model.lambda_con"}
+
+
+def _job(tmp_path, overrides: list[str], resume: bool) -> sweeps.SweepJob:
+    hydra_cfg = OmegaConf.create({
+        "sweep": {"dir": str(tmp_path)}, "job": {"num": 0}, "runtime": {"output_dir": str(tmp_path / "0")},
+        "overrides": {"task": overrides}, "sweeper": {"_target_": "BasicSweeper"},
+        "launcher": {"_target_": "BasicLauncher"},
+    })
+    cfg = OmegaConf.create({"resume": resume, "trainer": {"num_threads": None, "val_fraction": 0.0}})
+    return sweeps.SweepJob(cfg, hydra_cfg)
+
+
+def test_resume_reuses_only_a_completed_job_with_the_same_overrides(tmp_path):
+    done = {"status": "completed", "auroc": 0.9, "aupr": 0.8, "objective": 0.7, "wall_time": {"total_s": 3.0}}
+    job = _job(tmp_path, ["seed=1"], resume=False)
+    results.write_json(tmp_path / "0" / results.METRICS_JSON, done)
+    assert job.finish(done, 3.0) == 0.7
+    assert job.reusable() is None  # resume not asked for
+    again = _job(tmp_path, ["seed=1", "+resume=true"], resume=True)
+    assert again.reusable()["auroc"] == 0.9  # the resume override itself does not make it another job
+    assert _job(tmp_path, ["seed=2", "+resume=true"], resume=True).reusable() is None  # other overrides: rerun
+    results.write_json(tmp_path / "0" / results.METRICS_JSON, {"status": "failed", "error": "x"})
+    assert again.reusable() is None  # failed jobs rerun
+    table = pd.read_csv(tmp_path / sweeps.SWEEP_CSV)
+    assert table.loc[0, "overrides"] == "seed=1" and table.loc[0, "objective"] == 0.7
+
+
+def test_slurm_config_renders_a_valid_sbatch_script(tmp_path):
+    """The plugin's own parameter mapping onto submitit, up to the sbatch script (no cluster needed)."""
+    import submitit
+    from hydra.utils import instantiate
+    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+
+    cfg = _hydra_cfg(["hydra/launcher=slurm", "hydra.launcher.partition=gpu", "hydra.launcher.gpus_per_node=1",
+                      f"hydra.sweep.dir={tmp_path}"])
+    launcher = instantiate(cfg.hydra.launcher)
+    params = dict(launcher.params)
+    executor = submitit.AutoExecutor(cluster="slurm", folder=params.pop("submitit_folder"),
+                                     slurm_max_num_timeout=params.pop("max_num_timeout"))
+    base = set(OmegaConf.structured(BaseQueueConf).keys())
+    executor.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in params.items()})
+    script = executor._executor._make_submission_file_text("python -m semiad_cli", "uid")
+    for line in ("--partition=gpu", "--cpus-per-task=4", "--mem=16GB", "--time=60", "--gpus-per-node=1",
+                 f"--output={tmp_path}/.submitit/"):
+        assert f"#SBATCH {line}" in script, line
