@@ -1,0 +1,161 @@
+"""LeNet-style conv encoder/decoder of Deep SAD (Ruff et al. 2020) for 28×28 and 32×32 images.
+
+Layer for layer as Deep-SAD-PyTorch's ``MNIST_LeNet``/``MNIST_LeNet_Decoder`` and
+``CIFAR10_LeNet``/``CIFAR10_LeNet_Decoder``: 5×5 convolutions without bias,
+BatchNorm without affine parameters (eps 1e-4), leaky ReLU (slope 0.01), 2×2 max
+pooling, a bias-free linear map to the code; the decoder reshapes the code to
+``(rep_dim/16, 4, 4)`` and upsamples (nearest) between transposed convolutions,
+ending in a sigmoid. No bias anywhere, so Deep SAD cannot collapse to a constant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from semiad_cli.errors import ConfigError
+from semiad_cli.models.nets.base import NetSpec
+
+VARIANTS = {"mnist": ((1, 28, 28), 32), "cifar10": ((3, 32, 32), 128)}
+_EPS = 1e-4
+
+
+def _bn(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=_EPS, affine=False)
+
+
+class MNISTLeNetEncoder(nn.Module):
+    """``(n, 1, 28, 28) -> (n, rep_dim)``: conv 8 → pool → conv 4 → pool → linear."""
+
+    def __init__(self, rep_dim: int = 32, in_channels: int = 1) -> None:
+        super().__init__()
+        self.rep_dim = rep_dim
+        self.pool = nn.MaxPool2d(2, 2)
+        self.conv1 = nn.Conv2d(in_channels, 8, 5, bias=False, padding=2)
+        self.bn1 = _bn(8)
+        self.conv2 = nn.Conv2d(8, 4, 5, bias=False, padding=2)
+        self.bn2 = _bn(4)
+        self.fc1 = nn.Linear(4 * 7 * 7, rep_dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(F.leaky_relu(self.bn1(self.conv1(x))))
+        x = self.pool(F.leaky_relu(self.bn2(self.conv2(x))))
+        return self.fc1(x.flatten(1))
+
+
+class MNISTLeNetDecoder(nn.Module):
+    """``(n, rep_dim) -> (n, 1, 28, 28)``: 4×4 → 8×8 → 14×14 → 28×28, sigmoid output."""
+
+    def __init__(self, rep_dim: int = 32, out_channels: int = 1) -> None:
+        super().__init__()
+        self.rep_dim = rep_dim
+        self.deconv1 = nn.ConvTranspose2d(rep_dim // 16, 4, 5, bias=False, padding=2)
+        self.bn3 = _bn(4)
+        self.deconv2 = nn.ConvTranspose2d(4, 8, 5, bias=False, padding=3)
+        self.bn4 = _bn(8)
+        self.deconv3 = nn.ConvTranspose2d(8, out_channels, 5, bias=False, padding=2)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = z.view(z.size(0), self.rep_dim // 16, 4, 4)
+        x = F.interpolate(F.leaky_relu(x), scale_factor=2)
+        x = F.interpolate(F.leaky_relu(self.bn3(self.deconv1(x))), scale_factor=2)
+        x = F.interpolate(F.leaky_relu(self.bn4(self.deconv2(x))), scale_factor=2)
+        return torch.sigmoid(self.deconv3(x))
+
+
+class CIFAR10LeNetEncoder(nn.Module):
+    """``(n, 3, 32, 32) -> (n, rep_dim)``: conv 32 → 64 → 128, each followed by pooling."""
+
+    def __init__(self, rep_dim: int = 128, in_channels: int = 3) -> None:
+        super().__init__()
+        self.rep_dim = rep_dim
+        self.pool = nn.MaxPool2d(2, 2)
+        self.conv1 = nn.Conv2d(in_channels, 32, 5, bias=False, padding=2)
+        self.bn1 = _bn(32)
+        self.conv2 = nn.Conv2d(32, 64, 5, bias=False, padding=2)
+        self.bn2 = _bn(64)
+        self.conv3 = nn.Conv2d(64, 128, 5, bias=False, padding=2)
+        self.bn3 = _bn(128)
+        self.fc1 = nn.Linear(128 * 4 * 4, rep_dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(F.leaky_relu(self.bn1(self.conv1(x))))
+        x = self.pool(F.leaky_relu(self.bn2(self.conv2(x))))
+        x = self.pool(F.leaky_relu(self.bn3(self.conv3(x))))
+        return self.fc1(x.flatten(1))
+
+
+class CIFAR10LeNetDecoder(nn.Module):
+    """``(n, rep_dim) -> (n, 3, 32, 32)``: 4×4 → 8 → 16 → 32, sigmoid output.
+
+    Transposed convolutions get Xavier-uniform init with the leaky-ReLU gain, as in
+    the reference decoder.
+    """
+
+    def __init__(self, rep_dim: int = 128, out_channels: int = 3) -> None:
+        super().__init__()
+        self.rep_dim = rep_dim
+        self.deconv1 = nn.ConvTranspose2d(rep_dim // 16, 128, 5, bias=False, padding=2)
+        self.bn4 = _bn(128)
+        self.deconv2 = nn.ConvTranspose2d(128, 64, 5, bias=False, padding=2)
+        self.bn5 = _bn(64)
+        self.deconv3 = nn.ConvTranspose2d(64, 32, 5, bias=False, padding=2)
+        self.bn6 = _bn(32)
+        self.deconv4 = nn.ConvTranspose2d(32, out_channels, 5, bias=False, padding=2)
+        gain = nn.init.calculate_gain("leaky_relu")
+        for layer in (self.deconv1, self.deconv2, self.deconv3, self.deconv4):
+            nn.init.xavier_uniform_(layer.weight, gain=gain)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = F.leaky_relu(z.view(z.size(0), self.rep_dim // 16, 4, 4))
+        x = F.interpolate(F.leaky_relu(self.bn4(self.deconv1(x))), scale_factor=2)
+        x = F.interpolate(F.leaky_relu(self.bn5(self.deconv2(x))), scale_factor=2)
+        x = F.interpolate(F.leaky_relu(self.bn6(self.deconv3(x))), scale_factor=2)
+        return torch.sigmoid(self.deconv4(x))
+
+
+class LeNetSpec(NetSpec):
+    """Deep SAD's LeNet encoder/decoder pair for one image shape.
+
+    Args:
+        input_shape: ``(C, H, W)`` filled from data: ``(C, 28, 28)`` or ``(C, 32, 32)``.
+        variant: ``mnist`` (28×28, 8/4 channels, code 32) or ``cifar10`` (32×32,
+            32/64/128 channels, code 128); ``None`` infers it from ``input_shape``.
+        rep_dim: code size; default 32 (mnist) / 128 (cifar10). Must be a multiple of 16
+            (the decoder reshapes the code to ``rep_dim/16 × 4 × 4``).
+    """
+
+    def __init__(
+        self, *, input_shape: Sequence[int], variant: str | None = None, rep_dim: int | None = None
+    ) -> None:
+        self.input_shape = tuple(int(s) for s in input_shape)
+        if len(self.input_shape) != 3:
+            raise ConfigError(f"net: LeNetSpec needs an image input_shape (C, H, W), got {self.input_shape}")
+        hw = self.input_shape[1:]
+        if variant is None:
+            variant = {(28, 28): "mnist", (32, 32): "cifar10"}.get(hw)
+            if variant is None:
+                raise ConfigError(
+                    f"net: LeNetSpec supports 28×28 (mnist) and 32×32 (cifar10) images, got {hw}"
+                )
+        if variant not in VARIANTS:
+            raise ConfigError(f"net.variant={variant!r}; choose one of {sorted(VARIANTS)}")
+        if VARIANTS[variant][0][1:] != hw:
+            raise ConfigError(
+                f"net.variant={variant} expects {VARIANTS[variant][0][1:]} images, data are {hw}"
+            )
+        self.variant = variant
+        self.rep_dim = int(rep_dim) if rep_dim is not None else VARIANTS[variant][1]
+        if self.rep_dim < 16 or self.rep_dim % 16:
+            raise ConfigError(f"net.rep_dim={self.rep_dim} must be a positive multiple of 16")
+
+    def encoder(self) -> nn.Module:
+        cls = MNISTLeNetEncoder if self.variant == "mnist" else CIFAR10LeNetEncoder
+        return cls(self.rep_dim, in_channels=self.input_shape[0])
+
+    def decoder(self) -> nn.Module:
+        cls = MNISTLeNetDecoder if self.variant == "mnist" else CIFAR10LeNetDecoder
+        return cls(self.rep_dim, out_channels=self.input_shape[0])
