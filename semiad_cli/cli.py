@@ -221,7 +221,7 @@ def check_overrides(config_name: str, overrides: list[str], config_dir: str = CO
 
 def _type_problem(key: str, default, value) -> str | None:
     """A message when ``value`` cannot stand where the config has ``default`` (ints, floats, bools)."""
-    if value is None or default is None or isinstance(value, str) and value.startswith("${"):
+    if value is None or default is None or isinstance(value, (list, dict)) or str(value).startswith("${"):
         return None
     want = {bool: (bool,), int: (int,), float: (int, float)}.get(type(default))
     if want is None:

@@ -85,6 +85,8 @@ class Split:
 def _as_list(value) -> list:
     if value is None:
         return []
+    if isinstance(value, (str, bytes)):  # a class name, not a sequence of characters
+        return [value]
     if isinstance(value, (list, tuple)):
         return list(value)
     try:  # OmegaConf ListConfig

@@ -23,7 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from semiad_cli.data.split import Part, hold_out_validation
-from semiad_cli.errors import CheckpointError, ConfigError, TrainingError, check_range
+from semiad_cli.errors import CheckpointError, ConfigError, DataError, TrainingError, check_range
 from semiad_cli.models.base import STATE_FILE, Detector, TorchDetector
 from semiad_cli.training.checkpoint import load_checkpoint, save_checkpoint
 
@@ -96,6 +96,9 @@ class Trainer:
 
     def fit(self, model: Detector, train: Part, val: Part | None, ckpt_dir: Path, seed: int) -> Detector:
         """Fit ``model`` on ``train`` (``val`` for early stopping), writing checkpoints to ``ckpt_dir``."""
+        if len(train) == 0:
+            raise DataError("the training part is empty after the split; check dataset.split (normal_class, "
+                            "max_train_normal, test_size)")
         ckpt_dir = Path(ckpt_dir)
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         set_threads(self.num_threads)
