@@ -79,7 +79,9 @@ def load_table(
 
     Returns:
         ``Source`` with float32 ``X (n, d)``: numeric columns in file order, then the
-        one-hot groups; ``default_normal`` set so the split needs no ``normal_class``.
+        one-hot groups; ``default_normal`` is always a *list* of the normal label values
+        (so the split needs no ``normal_class``, and a string label is never read as a
+        sequence of characters).
     """
     path = Path(os.path.expanduser(str(path)))
     if not path.is_file():
@@ -136,14 +138,12 @@ def load_table(
         labels = np.full(len(df), NORMAL_LABEL, dtype=object)
         labels[is_anomaly] = anomaly_classes.to_numpy()
         labels = labels.astype(str)
-        default_normal: object = NORMAL_LABEL
+        default_normal: list = [NORMAL_LABEL]
     else:
         labels = label.to_numpy()
         if labels.dtype == object:
             labels = labels.astype(str)
         default_normal = sorted(set(labels[~is_anomaly].tolist()), key=str)
-        if len(default_normal) == 1:
-            default_normal = default_normal[0]
 
     used = [c for c in cols if c not in {label_column, class_column, *_as_list(drop_columns)}]
     if not used:
