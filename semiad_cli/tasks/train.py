@@ -6,6 +6,7 @@ import logging
 import time
 from pathlib import Path
 
+import numpy as np
 from omegaconf import DictConfig
 
 from semiad_cli import results
@@ -30,6 +31,11 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
 
     trainer = build(cfg.trainer, "trainer")
     train, val = trainer.hold_out(split.train, int(cfg.seed))
+    # synthetic anomalies (any model, "+SA"): added to train and val as labeled anomalies, never to test
+    synthetic = build(cfg.synthetic, "synthetic") if cfg.get("synthetic") is not None else None
+    n_synthetic = {"n_synthetic_train": 0, "n_synthetic_val": 0}
+    if synthetic is not None:
+        train, val, n_synthetic = synthetic.augment(train, val, split.features, int(cfg.seed))
     model = build_model(cfg)
     t_fit = time.perf_counter()
     trainer.fit(model, train, val, out_dir / results.CHECKPOINT_DIR, seed=int(cfg.seed))
@@ -39,8 +45,9 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
     parts = model.score_parts(split.test.X)
     metrics = evaluate_scores(split, scores, parts)
     objective = None
-    if val is not None and len(val) and 0 < val.y.sum() < len(val):
-        metrics["val"] = auroc_aupr(val.y, model.score(val.X))
+    real_val = val.take(np.flatnonzero(val.index >= 0)) if val is not None else None  # synthetic rows: index −1
+    if real_val is not None and len(real_val) and 0 < real_val.y.sum() < len(real_val):
+        metrics["val"] = auroc_aupr(real_val.y, model.score(real_val.X))
         objective = metrics["val"]["auroc"]
     elif trainer.summary().get("final_val_loss") is not None:
         objective = -trainer.summary()["final_val_loss"]
@@ -52,7 +59,8 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
         "seed": int(cfg.seed),
         "normal_classes": [str(c) for c in split.normal_classes],
         "known_anomaly_classes": [str(c) for c in split.known_anomaly_classes],
-        "split": {**split.counts, "n_train_fit": len(train), "n_val": len(val) if val is not None else 0},
+        "split": {**split.counts, "n_train_fit": len(train), "n_val": len(val) if val is not None else 0,
+                  **n_synthetic},
         "train": trainer.summary(),
         "wall_time": {"load_s": load_seconds, "fit_s": fit_seconds, "total_s": time.perf_counter() - t_start},
     })

@@ -1,0 +1,59 @@
+"""End to end: the classifier with and without synthetic anomalies, and "+SA" for another model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+from hydra import compose, initialize_config_dir
+
+from semiad_cli.tasks import train
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _multirun(sweep_dir: Path, *overrides: str) -> list[dict]:
+    """One subprocess, one job per override combination (sequential basic launcher)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SEMIAD_CONFIG_DIR": str(ROOT / "configs")}
+    cmd = [sys.executable, "-m", "semiad_cli", "train", "--multirun", "dataset=digits", "trainer.max_epochs=2",
+           "trainer.num_threads=1", "trainer.progress=false", f"hydra.sweep.dir={sweep_dir}", *overrides]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return [json.loads((sweep_dir / str(i) / "metrics.json").read_text()) for i in range(2)]
+
+
+def test_classifier_with_and_without_synthetic(tmp_path):
+    runs = _multirun(tmp_path, "model=classifier", "synthetic.ratio=0,1")
+    for i, (ratio, m) in enumerate(zip((0, 1), runs, strict=True)):
+        assert m["status"] == "completed" and m["model"] == "Classifier"
+        split = m["split"]
+        assert split["n_val"] > 0  # the paper's 20 % validation split comes with model=classifier
+        n_real_val = split["n_val"] - split["n_synthetic_val"]
+        n_real_fit = split["n_train"] - n_real_val
+        assert split["n_synthetic_train"] == round(ratio * n_real_fit)
+        assert split["n_synthetic_val"] == round(ratio * n_real_val)
+        assert split["n_train_fit"] == n_real_fit + split["n_synthetic_train"]
+        per_class = m["per_class"]
+        assert "synthetic" not in per_class and len(per_class) == 9  # digits: 0 normal, 9 anomaly classes
+        known = [c for c, v in per_class.items() if v["known"]]
+        assert known == m["known_anomaly_classes"] and len(known) == 1
+        assert all(0 <= v["aupr"] <= 1 for v in per_class.values())
+        assert m["known_aupr"] == per_class[known[0]]["aupr"] and m["unknown_aupr"] is not None
+        scores = pd.read_csv(tmp_path / str(i) / "scores.csv")
+        assert (scores["index"] >= 0).all() and "synthetic" not in set(scores["class"].astype(str))
+        assert len(scores) == split["n_test"]
+    assert runs[0]["split"]["n_synthetic_train"] == 0 < runs[1]["split"]["n_synthetic_train"]
+
+
+def test_synthetic_for_another_model(tmp_path):
+    """'+SA' is a data-pipeline option: EDE gets the synthetic rows as labeled anomalies (in-process run)."""
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        cfg = compose("train", overrides=["model=ede", "synthetic.ratio=1", "trainer=quick", "trainer.max_epochs=1",
+                                          "trainer.num_threads=1", "trainer.progress=false"])
+    m = train.run(cfg, tmp_path)
+    assert m["model"] == "EDE" and m["split"]["n_synthetic_train"] == m["split"]["n_train"]
+    assert m["split"]["n_synthetic_val"] == 0 and m["split"]["n_val"] == 0
