@@ -65,13 +65,17 @@ class Trainer:
         progress: tqdm bar (null: only when stderr is a terminal).
         amp: bfloat16/float16 autocast on CUDA.
         grad_clip: optional max gradient norm.
+        resume: continue from ``checkpoints/last.pt`` (model, optimizer, scheduler, epoch, RNG states).
+        compile: ``torch.compile`` the model's training loss (forward + backward fused). Pays on long
+            runs of small nets (benchmarks/throughput.py measures it); the first steps pay the compile
+            time, and losses match eager mode to float rounding only, not bit for bit.
     """
 
     def __init__(self, *, max_epochs: int = 50, batch_size: int = 128, optimizer: Callable | None = None,
                  scheduler: Callable | None = None, device: str = "auto", num_threads: int | None = None,
                  val_fraction: float = 0.0, patience: int | None = None, checkpoint_every: int = 1,
                  progress: bool | None = None, amp: bool = False, grad_clip: float | None = None,
-                 resume: bool = False) -> None:
+                 resume: bool = False, compile: bool = False) -> None:
         check_range("trainer.max_epochs", max_epochs, 0)
         check_range("trainer.batch_size", batch_size, 1)
         check_range("trainer.val_fraction", val_fraction, 0.0, 0.9)
@@ -84,7 +88,7 @@ class Trainer:
         self.device_name, self.num_threads = device, num_threads
         self.val_fraction, self.patience = val_fraction, patience
         self.checkpoint_every, self.progress, self.amp = checkpoint_every, progress, amp
-        self.grad_clip, self.resume = grad_clip, resume
+        self.grad_clip, self.resume, self.compile = grad_clip, resume, compile
         self.history: list[dict[str, float]] = []
         self.epochs_run = 0
         self.best_epoch: int | None = None
@@ -160,6 +164,7 @@ class Trainer:
         amp_ctx = (torch.autocast(device_type="cuda", dtype=torch.bfloat16)
                    if self.amp and device.type == "cuda" else contextlib.nullcontext())
         params = [p for p in model.parameters() if p.requires_grad]
+        loss_fn = torch.compile(model.loss) if self.compile else model.loss
         bar = tqdm(range(start_epoch, self.max_epochs), initial=start_epoch, total=self.max_epochs,
                    desc=f"train {type(model).__name__}", unit="epoch", disable=self._bar_disabled(),
                    dynamic_ncols=True, leave=False)
@@ -173,7 +178,7 @@ class Trainer:
             n_steps = 0
             for idx in self._batches(len(X), gen, device):
                 with amp_ctx:
-                    loss, parts = model.loss(X[idx], S[idx])
+                    loss, parts = loss_fn(X[idx], S[idx])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if self.grad_clip:
