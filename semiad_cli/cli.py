@@ -107,6 +107,7 @@ Examples:
   semiad train                                   # EDE on the bundled digits set
   semiad train model=ede dataset=cardio seed=3 trainer.max_epochs=20
   semiad train --multirun seed=1,2,3
+  semiad train resume_from=outputs/2026-11-23/12-00-00_ab12cd   # continue a killed run in its folder
   semiad evaluate run_dir=outputs/2026-11-23/12-00-00_ab12cd
   semiad train --help                            # config groups and options
   semiad train --cfg job                         # print the composed config

@@ -225,11 +225,6 @@ def test_build_split_counts(key):
     assert split.train.X.dtype == np.float32 and split.train.X.shape[1:] == src.X.shape[1:]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="split._as_list turns a str normal_class/default_normal into a list of "
-    "characters; fix: return [value] for str in split.py (owned by the lead), then drop this marker",
-)
 def test_split_accepts_string_normal_class():
     src = load_breast_cancer()
     split = build_split(src, seed=1, ratio_known_anomaly=0.0)  # default_normal == "benign"
