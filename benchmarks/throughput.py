@@ -284,6 +284,7 @@ def compare(args) -> list[dict]:
                 "threads": args.threads, "repeats": args.repeats,
                 "ours_samples_s": round(sps["ours"], 1), "ref_samples_s": round(sps["reference"], 1),
                 "ratio": round(sps["ours"] / sps["reference"], 3), "target": TARGET[kind],
+                "meets_target": sps["ours"] / sps["reference"] >= TARGET[kind],
                 "ours_peak_extra_mib": round(statistics.median(x["peak_extra_mib"] for x in ours), 1),
                 "ref_peak_extra_mib": round(statistics.median(x["peak_extra_mib"] for x in ref), 1),
                 "ours_peak_rss_mib": round(statistics.median(x["peak_rss_mib"] for x in ours), 1),
