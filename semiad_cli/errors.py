@@ -7,6 +7,8 @@ so the message itself must name the problem and the fix.
 
 from __future__ import annotations
 
+import numbers
+
 
 class SemiadError(Exception):
     """Base class: a one-line, actionable message; never shown with a traceback."""
@@ -32,6 +34,8 @@ def check_range(name: str, value: float, low: float | None = None, high: float |
     """Raise ``ConfigError`` naming the key when ``value`` is outside ``[low, high]``."""
     if value is None:
         raise ConfigError(f"{name} must be set (got null)")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"{name}={value!r} has the wrong type: expected a number")
     bad = (low is not None and value < low) or (high is not None and value > high)
     if bad:
         lo = "-inf" if low is None else low

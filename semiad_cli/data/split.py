@@ -85,7 +85,7 @@ class Split:
 def _as_list(value) -> list:
     if value is None:
         return []
-    if isinstance(value, (str, bytes)):
+    if isinstance(value, (str, bytes)):  # a class name, not a sequence of characters
         return [value]
     if isinstance(value, (list, tuple)):
         return list(value)

@@ -1,0 +1,118 @@
+"""End to end: resume after SIGKILL, Ctrl-C, NaN loss and determinism, through the real CLI in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from semiad_cli.training.checkpoint import load_checkpoint
+
+ROOT = Path(__file__).resolve().parents[2]
+PY = sys.executable
+# 4 epochs on digits with a checkpoint every epoch; a validation part and patience exercise the
+# best-weights state that a resume must carry too.
+RUN = ["trainer=quick", "trainer.max_epochs=4", "trainer.checkpoint_every=1", "trainer.num_threads=1",
+       "trainer.val_fraction=0.2", "trainer.patience=10", "trainer.progress=false", "seed=7"]
+TIMING = ("wall_time", "mean_epoch_seconds")
+
+# Runs the CLI with the loop patched to SIGKILL itself after the first batch of epoch $KILL_AT_EPOCH.
+KILLER = """
+import os, signal, sys
+from semiad_cli.training import loop
+original, calls = loop.Trainer._batches, [0]
+def batches(self, n, gen, device):
+    calls[0] += 1
+    chunks = original(self, n, gen, device)
+    if calls[0] != int(os.environ["KILL_AT_EPOCH"]):
+        return chunks
+    def killed():
+        yield chunks[0]
+        os.kill(os.getpid(), signal.SIGKILL)
+    return killed()
+loop.Trainer._batches = batches
+from semiad_cli.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "SEMIAD_CONFIG_DIR": str(ROOT / "configs")}
+
+
+def semiad(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([PY, "-m", "semiad_cli", *args], capture_output=True, text=True, env=env(), timeout=300)
+    if check:
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc
+
+
+def comparable(run_dir: Path) -> dict:
+    """metrics.json without wall-clock timings."""
+    def strip(d):
+        return {k: strip(v) if isinstance(v, dict) else v for k, v in d.items() if k not in TIMING}
+    return strip(json.loads((run_dir / "metrics.json").read_text()))
+
+
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("reference")
+    semiad("train", *RUN, f"hydra.run.dir={out}")
+    return out
+
+
+def test_same_seed_gives_identical_metrics(reference_run: Path, tmp_path: Path) -> None:
+    semiad("train", *RUN, f"hydra.run.dir={tmp_path}")
+    assert comparable(tmp_path) == comparable(reference_run)
+    assert (tmp_path / "scores.csv").read_text() == (reference_run / "scores.csv").read_text()
+
+
+def test_sigkill_mid_epoch_leaves_checkpoint_and_resume_matches(reference_run: Path, tmp_path: Path) -> None:
+    killed = subprocess.run([PY, "-c", KILLER, "train", *RUN, f"hydra.run.dir={tmp_path}"], capture_output=True,
+                            text=True, env={**env(), "KILL_AT_EPOCH": "3"}, timeout=300)
+    assert killed.returncode == -signal.SIGKILL
+    ckpt = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert ckpt["trainer"]["epoch"] == 2 and not ckpt["trainer"].get("finished")
+    assert not (tmp_path / "metrics.json").exists()
+    assert not list((tmp_path / "checkpoints").glob(".*.tmp"))
+
+    semiad("train", f"resume_from={tmp_path}")  # no overrides repeated: they come from the run folder
+    assert comparable(tmp_path) == comparable(reference_run)
+    assert (tmp_path / "scores.csv").read_text() == (reference_run / "scores.csv").read_text()
+    # the finished run cannot be resumed again
+    again = semiad("train", f"resume_from={tmp_path}", check=False)
+    assert again.returncode == 2 and "already completed" in again.stderr
+
+
+def test_ctrl_c_marks_run_interrupted_and_keeps_checkpoint(tmp_path: Path) -> None:
+    proc = subprocess.Popen([PY, "-m", "semiad_cli", "train", *RUN, "trainer.max_epochs=100000",
+                             f"hydra.run.dir={tmp_path}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env())
+    ckpt = tmp_path / "checkpoints" / "last.pt"
+    deadline = time.monotonic() + 120
+    while not ckpt.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted" in err and "Traceback" not in err
+    status = json.loads((tmp_path / "metrics.json").read_text())
+    assert status["status"] == "interrupted"
+    assert load_checkpoint(ckpt)["trainer"]["epoch"] >= 1
+
+
+def test_nan_loss_fails_with_one_line_and_failed_status(tmp_path: Path) -> None:
+    proc = semiad("train", "trainer=quick", "trainer.optimizer.lr=1e30", f"hydra.run.dir={tmp_path}", check=False)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith("semiad: error: loss became nan at epoch 1 (non-finite term:")
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["status"] == "failed" and "epoch 1" in metrics["error"]
+    assert "auroc" not in metrics

@@ -1,0 +1,166 @@
+"""The training loop's reliability: loss bookkeeping, NaN handling, checkpoints and resume."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from semiad_cli.data.split import Part
+from semiad_cli.errors import CheckpointError, DataError, TrainingError
+from semiad_cli.models.base import STATE_FILE, TorchDetector
+from semiad_cli.training.checkpoint import load_checkpoint
+from semiad_cli.training.loop import Trainer
+
+
+class Toy(TorchDetector):
+    """A tiny detector with dropout (uses the global torch RNG) and a loss that can be made to blow up."""
+
+    def __init__(self, blow_up_at_call: int | None = None, dropout: float = 0.2) -> None:
+        super().__init__()
+        self.input_shape = (3,)
+        self.net = nn.Sequential(nn.Linear(3, 4), nn.Dropout(dropout), nn.Linear(4, 2))
+        self.blow_up_at_call, self.calls = blow_up_at_call, 0
+
+    def loss(self, x, semi):
+        self.calls += 1
+        z = self.net(x)
+        fit = (z ** 2).sum(dim=1).mean()
+        bad = fit * 0.0
+        if self.blow_up_at_call is not None and self.calls >= self.blow_up_at_call:
+            bad = bad + float("inf")
+        return fit + bad, {"fit": fit.detach(), "bad": bad.detach()}
+
+    def score_batch(self, x):
+        return (self.net(x) ** 2).sum(dim=1)
+
+
+def part(n: int, seed: int = 0) -> Part:
+    rng = np.random.default_rng(seed)
+    return Part(rng.normal(size=(n, 3)).astype(np.float32), np.zeros(n, np.int64), np.zeros(n, np.int8),
+                np.zeros(n, np.int64), np.arange(n))
+
+
+def trainer(**kw) -> Trainer:
+    opts = dict(max_epochs=4, batch_size=8, device="cpu", num_threads=1, checkpoint_every=1, progress=False,
+                optimizer=functools.partial(torch.optim.Adam, lr=1e-2),
+                scheduler=functools.partial(torch.optim.lr_scheduler.StepLR, step_size=1, gamma=0.5))
+    opts.update(kw)
+    return Trainer(**opts)
+
+
+def fresh_model(**kw) -> Toy:
+    torch.manual_seed(0)
+    return Toy(**kw)
+
+
+def test_epoch_loss_is_mean_of_step_losses(tmp_path: Path) -> None:
+    """lr = 0 keeps weights fixed, so every step's loss is known: a linear 'model' whose loss is mean(x)."""
+
+    class Mean(Toy):
+        def loss(self, x, semi):
+            v = x.mean() + 0.0 * self.net[0].weight.sum()
+            return v, {"m": v.detach()}
+
+    X = np.arange(10, dtype=np.float32).reshape(10, 1).repeat(3, axis=1)  # rows 0..9
+    p = Part(X, np.zeros(10, np.int64), np.zeros(10, np.int8), np.zeros(10, np.int64), np.arange(10))
+    t = trainer(max_epochs=2, batch_size=5, optimizer=functools.partial(torch.optim.SGD, lr=0.0), scheduler=None)
+    t.fit(Mean(), p, None, tmp_path, seed=0)
+    # two batches of 5 rows: the mean of their means is the mean of 0..9, whatever the order
+    assert [h["loss"] for h in t.history] == pytest.approx([4.5, 4.5], abs=1e-6)
+    assert [h["m"] for h in t.history] == pytest.approx([4.5, 4.5], abs=1e-6)
+
+
+def test_nan_loss_names_epoch_and_term_and_keeps_last_good_checkpoint(tmp_path: Path) -> None:
+    # 24 rows / batch 8 = 3 steps per epoch: call 7 is the first step of epoch 3
+    model = fresh_model(blow_up_at_call=7)
+    with pytest.raises(TrainingError, match=r"epoch 3 \(non-finite term: bad\)") as info:
+        trainer().fit(model, part(24), None, tmp_path, seed=1)
+    assert "last good checkpoint" in str(info.value)
+    ckpt = load_checkpoint(tmp_path / STATE_FILE)
+    assert ckpt["trainer"]["epoch"] == 2
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values())
+
+
+def test_resume_after_interruption_equals_uninterrupted_run(tmp_path: Path) -> None:
+    data = part(30)
+    full = fresh_model()
+    t_full = trainer()
+    t_full.fit(full, data, None, tmp_path / "full", seed=3)
+
+    # Interrupted in the middle of epoch 3 (checkpoint of epoch 2 on disk), then resumed by a new process-like setup.
+    interrupted = fresh_model()
+    t_int = trainer()
+    original = Trainer._batches
+
+    def stop_in_epoch_3(self, n, gen, device, calls=[0]):  # noqa: B006 - counter shared across calls
+        calls[0] += 1
+        chunks = original(self, n, gen, device)
+        if calls[0] == 3:
+            def gen_():
+                yield chunks[0]
+                raise KeyboardInterrupt
+            return gen_()
+        return chunks
+
+    Trainer._batches = stop_in_epoch_3
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            t_int.fit(interrupted, data, None, tmp_path / "resumed", seed=3)
+    finally:
+        Trainer._batches = original
+    assert load_checkpoint(tmp_path / "resumed" / STATE_FILE)["trainer"]["epoch"] == 2
+
+    torch.manual_seed(12345)  # the global RNG state must come from the checkpoint, not from here
+    resumed = fresh_model()
+    t_res = trainer(resume=True)
+    t_res.fit(resumed, data, None, tmp_path / "resumed", seed=3)
+    for a, b in zip(full.state_dict().values(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    strip = [{k: v for k, v in h.items() if k != "seconds"} for h in t_full.history]
+    assert [{k: v for k, v in h.items() if k != "seconds"} for h in t_res.history] == strip
+    assert t_res.summary()["epochs"] == 4
+
+
+def test_resume_of_finished_training_skips_to_scoring(tmp_path: Path) -> None:
+    data = part(16)
+    t = trainer(max_epochs=2)
+    model = fresh_model()
+    t.fit(model, data, None, tmp_path, seed=0)
+    again = Toy()
+    t2 = trainer(max_epochs=2, resume=True)
+    t2.fit(again, data, None, tmp_path, seed=0)
+    assert again.calls == 0  # not one training step
+    assert t2.history == t.history and t2.summary()["epochs"] == 2
+    assert np.array_equal(model.score(data.X), again.score(data.X))
+
+
+def test_resume_rejects_weights_only_checkpoint(tmp_path: Path) -> None:
+    fresh_model().save(tmp_path)
+    with pytest.raises(CheckpointError, match="weights only"):
+        trainer(resume=True).fit(fresh_model(), part(16), None, tmp_path, seed=0)
+
+
+def test_corrupt_checkpoint_is_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / STATE_FILE).write_bytes(b"not a torch file")
+    with pytest.raises(CheckpointError, match="corrupt") as info:
+        fresh_model().load(tmp_path)
+    assert "\n" not in str(info.value)
+
+
+def test_checkpoint_of_other_shape_is_one_line_error(tmp_path: Path) -> None:
+    fresh_model().save(tmp_path)
+    other = fresh_model()
+    other.net[0] = nn.Linear(5, 4)
+    with pytest.raises(CheckpointError, match="does not fit") as info:
+        other.load(tmp_path)
+    assert "\n" not in str(info.value)
+
+
+def test_empty_training_part_is_a_data_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="training part is empty"):
+        trainer().fit(fresh_model(), part(0), None, tmp_path, seed=0)
