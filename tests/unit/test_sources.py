@@ -299,6 +299,10 @@ def test_table_errors(tmp_path):
         load_table(
             path=path, label_column="status", normal_values=["ok"], categorical_columns=["color", "proto"]
         )
+    # without categorical_columns: a numeric column with one stray string is still an error,
+    # not silently one-hot encoded
+    with pytest.raises(DataError, match=r"column 'x' is numeric but holds non-numeric values \['abc'\]"):
+        load_table(path=path, label_column="status", normal_values=["ok"])
 
 
 # ------------------------------------------------------------------------------ LeNet

@@ -51,6 +51,15 @@ def _matches(column: pd.Series, values: list) -> np.ndarray:
     return (column.isin(values) | as_str.isin([str(v) for v in values])).to_numpy()
 
 
+def _mostly_numeric(column: pd.Series, share: float = 0.5) -> bool:
+    """A text column whose values are nearly all numbers is a numeric column with stray strings
+    (a typo, "n/a"), not a categorical one: one-hot encoding it would hide the problem."""
+    if pd.api.types.is_bool_dtype(column.dtype) or isinstance(column.dtype, pd.CategoricalDtype):
+        return False
+    parsed = pd.to_numeric(column, errors="coerce")
+    return bool(parsed.notna().mean() > share)
+
+
 def load_table(
     *,
     path: str | os.PathLike,
@@ -73,7 +82,9 @@ def load_table(
             get its value as label, normal rows get ``"normal"``. Without it the label
             is the label column's value.
         categorical_columns: columns to one-hot encode; ``None``: every object,
-            string, category or bool column. Any other column must be numeric.
+            string, category or bool column, except text columns whose values are mostly
+            (over half) numbers: those are numeric columns with stray strings and raise
+            a ``DataError``. Any other column must be numeric.
         drop_columns: columns ignored entirely (ids, timestamps).
         name: dataset name for reports; default the file stem.
 
@@ -164,10 +175,13 @@ def load_table(
         categorical = [
             c
             for c in used
-            if feats[c].dtype == object
-            or isinstance(feats[c].dtype, pd.CategoricalDtype)
-            or pd.api.types.is_string_dtype(feats[c].dtype)
-            or pd.api.types.is_bool_dtype(feats[c].dtype)
+            if (
+                feats[c].dtype == object
+                or isinstance(feats[c].dtype, pd.CategoricalDtype)
+                or pd.api.types.is_string_dtype(feats[c].dtype)
+                or pd.api.types.is_bool_dtype(feats[c].dtype)
+            )
+            and not _mostly_numeric(feats[c])
         ]
     else:
         categorical = [c for c in _as_list(categorical_columns) if c in used]
