@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from semiad_cli.atomic import atomic_write
 from semiad_cli.data.split import Part
-from semiad_cli.training.checkpoint import atomic_write
 
 METRICS_JSON = "metrics.json"
 METRICS_CSV = "metrics.csv"

@@ -31,8 +31,8 @@ from typing import Any
 from omegaconf import DictConfig, open_dict
 
 from semiad_cli import results
+from semiad_cli.atomic import atomic_write
 from semiad_cli.errors import ConfigError
-from semiad_cli.training.checkpoint import atomic_write
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from semiad_cli.atomic import atomic_write, write_bytes_atomic
 from semiad_cli.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -127,18 +127,6 @@ def sha256_file(path: str | os.PathLike) -> str:
     return _digests(Path(path), ["sha256"])["sha256"]
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _verified_db() -> Path:
     return cache_dir() / "verified.json"
 
@@ -184,7 +172,7 @@ def verify_file(
     db = _read_db()
     db[str(path)] = {"stat": stat, "accepted": list(wanted)}
     try:
-        _atomic_write_bytes(_verified_db(), json.dumps(db, indent=0, sort_keys=True).encode())
+        write_bytes_atomic(_verified_db(), json.dumps(db, indent=0, sort_keys=True).encode())
     except OSError as exc:  # a read-only cache only costs a re-hash next time
         log.warning("could not record checksum verdict in %s: %s", _verified_db(), exc)
 
@@ -193,22 +181,27 @@ def download_allowed() -> bool:
     return os.environ.get(ENV_DOWNLOAD, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
+def _save_npy(path: Path, arr: np.ndarray) -> None:
+    with path.open("wb") as fh:  # a file object: np.save(path) would append ".npy" to the temp name
+        np.save(fh, arr, allow_pickle=False)
+
+
 def try_download(url: str, dest: Path, timeout: float = DOWNLOAD_TIMEOUT_S) -> bool:
     """Fetch ``url`` into ``dest`` (atomically). Any failure is logged and returns ``False``."""
     if not download_allowed():
         return False
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
-        log.info("downloading %s -> %s", url, dest)
-        with urllib.request.urlopen(url, timeout=timeout) as resp, os.fdopen(fd, "wb") as fh:  # noqa: S310
+
+    def fetch(tmp: Path) -> None:
+        with urllib.request.urlopen(url, timeout=timeout) as resp, tmp.open("wb") as fh:  # noqa: S310
             while chunk := resp.read(1 << 20):
                 fh.write(chunk)
-        os.replace(tmp, dest)
+
+    try:
+        log.info("downloading %s -> %s", url, dest)
+        atomic_write(dest, fetch)
         return True
     except Exception as exc:  # network absent, HTTP error, disk full: never fatal here
         log.info("download of %s failed: %s", url, exc)
-        Path(tmp).unlink(missing_ok=True)
         return False
 
 
@@ -266,16 +259,9 @@ def cached_arrays(
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for key, arr in arrays.items():
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{key}.", suffix=".npy")
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    np.save(fh, arr, allow_pickle=False)
-                os.replace(tmp, folder / f"{key}.npy")
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            atomic_write(folder / f"{key}.npy", lambda tmp, arr=arr: _save_npy(tmp, arr))
         # meta.json last: its presence means every array is complete
-        _atomic_write_bytes(meta_path, json.dumps({"keys": list(arrays), "name": name}).encode())
+        write_bytes_atomic(meta_path, json.dumps({"keys": list(arrays), "name": name}).encode())
     except OSError as exc:
         log.warning("could not write array cache %s: %s", folder, exc)
     return arrays

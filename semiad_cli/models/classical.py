@@ -22,10 +22,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.svm import OneClassSVM
 from threadpoolctl import threadpool_limits
 
+from semiad_cli.atomic import atomic_write
 from semiad_cli.data.split import KNOWN_ANOMALY, Part
 from semiad_cli.errors import CheckpointError, ConfigError, SemiadError, check_range
 from semiad_cli.models.base import Detector
-from semiad_cli.training.checkpoint import atomic_write
 
 MODEL_FILE = "model.joblib"
 META_FILE = "model.json"

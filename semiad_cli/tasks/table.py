@@ -19,7 +19,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from semiad_cli.atomic import write_text_atomic
 from semiad_cli.errors import SemiadError
 
 METRICS_JSON = "metrics.json"
@@ -539,18 +539,6 @@ def write_files(out_dir: Path, table: pd.DataFrame, problems: list[Run], keys: l
         write_text_atomic(out_dir / name, text)
         files.append(out_dir / name)
     return files
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Temp file + rename, so a reader never sees half a table (no torch import, unlike checkpoint.atomic_write)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def default_out_dir(paths: list[str | Path]) -> Path:
