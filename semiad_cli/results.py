@@ -74,3 +74,11 @@ def write_config(run_dir: Path, cfg: DictConfig) -> None:
     """The resolved config with data-derived sizes filled: ``evaluate`` rebuilds the model from it."""
     text = OmegaConf.to_yaml(cfg, resolve=True)
     atomic_write(Path(run_dir) / CONFIG_YAML, lambda tmp: tmp.write_text(text))
+
+
+def task_completed(run_dir: Path) -> bool:
+    """True when ``run_dir/metrics.json`` exists and says ``status: completed``."""
+    try:
+        return read_json(Path(run_dir) / METRICS_JSON).get("status") == "completed"
+    except (OSError, ValueError):
+        return False
