@@ -22,7 +22,6 @@ import importlib.util
 import io
 import logging
 import math
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +32,7 @@ from omegaconf import DictConfig, open_dict
 from semiad_cli import results
 from semiad_cli.atomic import atomic_write
 from semiad_cli.errors import ConfigError
+from semiad_cli.threads import available_cores
 
 log = logging.getLogger(__name__)
 
@@ -81,14 +81,6 @@ def missing_plugin(overrides: list[str]) -> str | None:
             if not _importable(name):
                 return f"{item} needs the {dist} plugin, which is not installed; install the sweeps extra: {EXTRA_HINT}"
     return None
-
-
-def available_cores() -> int:
-    """Cores this process may run on (respects taskset/cgroup CPU sets, unlike ``os.cpu_count``)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def thread_budget(launcher: DictConfig) -> int | None:

@@ -32,6 +32,7 @@ from semiad_cli.data.split import UNLABELED
 from semiad_cli.errors import SemiadError, check_range
 from semiad_cli.models.base import TorchDetector
 from semiad_cli.models.nets.base import NetSpec
+from semiad_cli.training.loop import index_batches
 
 log = logging.getLogger(__name__)
 
@@ -132,10 +133,7 @@ class DeepSAD(TorchDetector):
         ae.train()
         self.pretrain_history_ = []
         for epoch in range(self.pretrain_epochs):
-            perm = torch.randperm(len(X), generator=gen).to(X.device)
-            chunks = list(torch.split(perm, self.pretrain_batch_size))
-            if len(chunks) > 1 and len(chunks[-1]) == 1:  # BatchNorm cannot train on one row
-                chunks[-2] = torch.cat([chunks[-2], chunks.pop()])
+            chunks = index_batches(len(X), self.pretrain_batch_size, gen, X.device)
             total = torch.zeros((), device=X.device)
             for idx in chunks:
                 x = X[idx]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +24,7 @@ from tqdm.auto import tqdm
 from semiad_cli.data.split import Part, hold_out_validation
 from semiad_cli.errors import CheckpointError, ConfigError, DataError, TrainingError, check_range
 from semiad_cli.models.base import STATE_FILE, Detector, TorchDetector
+from semiad_cli.threads import default_threads
 from semiad_cli.training.checkpoint import load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
@@ -41,19 +41,16 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def default_threads() -> int:
-    """Half the usable cores, at least 1 and at most 4.
+def index_batches(n: int, batch_size: int, gen: torch.Generator, device: torch.device) -> list[torch.Tensor]:
+    """Row indices of one epoch, shuffled by ``gen`` and cut into batches.
 
-    Small nets gain little from more threads, and torch threads that outnumber the free cores
-    spin against each other: on 2 busy cores, 2 threads made a digits epoch 100× slower than 1
-    (3.5 s instead of 0.03 s; METHODS §3 saw 10–20× with Deep SAD). Leaving half the cores free
-    keeps the default safe on a shared laptop; set ``trainer.num_threads`` to use more.
+    A last batch of a single row is merged into the one before: BatchNorm cannot train on one row.
     """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(4, cores // 2))
+    perm = torch.randperm(n, generator=gen).to(device)
+    chunks = list(torch.split(perm, batch_size))
+    if len(chunks) > 1 and len(chunks[-1]) == 1:
+        chunks[-2] = torch.cat([chunks[-2], chunks.pop()])
+    return chunks
 
 
 def set_threads(num_threads: int | None) -> int:
@@ -131,12 +128,7 @@ class Trainer:
 
     # ---------------------------------------------------------------- gradient loop
     def _batches(self, n: int, gen: torch.Generator, device: torch.device) -> list[torch.Tensor]:
-        perm = torch.randperm(n, generator=gen).to(device)
-        chunks = list(torch.split(perm, self.batch_size))
-        if len(chunks) > 1 and len(chunks[-1]) == 1:  # BatchNorm cannot train on one row
-            chunks[-2] = torch.cat([chunks[-2], chunks[-1]])
-            chunks.pop()
-        return chunks
+        return index_batches(n, self.batch_size, gen, device)
 
     def _fit_torch(self, model: TorchDetector, train: Part, val: Part | None, ckpt_dir: Path, seed: int) -> None:
         device = resolve_device(self.device_name)
