@@ -21,10 +21,12 @@ from semiad_cli.models.nets.base import NetSpec
 
 
 def safe_norm(z: torch.Tensor) -> torch.Tensor:
-    """Row-wise L2 norm whose gradient at ``z = 0`` is 0 instead of NaN."""
-    sq = (z * z).sum(dim=1)
-    positive = sq > 0
-    return torch.where(positive, torch.sqrt(torch.where(positive, sq, torch.ones_like(sq))), torch.zeros_like(sq))
+    """Row-wise L2 norm whose gradient at ``z = 0`` is 0 instead of NaN.
+
+    ``torch.linalg.vector_norm`` masks the zero-norm rows in its backward (tested), in one op
+    where ``sqrt((z * z).sum())`` with guards took seven.
+    """
+    return torch.linalg.vector_norm(z, dim=1)
 
 
 def ede_losses(x: torch.Tensor, x_hat: torch.Tensor, z: torch.Tensor, z_hat: torch.Tensor, semi: torch.Tensor,

@@ -26,6 +26,7 @@ from semiad_cli.errors import CheckpointError, ConfigError, DataError, TrainingE
 from semiad_cli.models.base import STATE_FILE, Detector, TorchDetector
 from semiad_cli.threads import default_threads
 from semiad_cli.training.checkpoint import load_checkpoint, save_checkpoint
+from semiad_cli.training.flat import FlatParameters, step_function
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,8 @@ class Trainer:
         amp: bfloat16/float16 autocast on CUDA.
         grad_clip: optional max gradient norm.
         resume: continue from ``checkpoints/last.pt`` (model, optimizer, scheduler, epoch, RNG states).
+        flat_params: train all parameters as views into one buffer, updated as one tensor (fewer ops per
+            step; bit-identical to per-parameter Adam/AdamW, see ``training/flat.py``).
         compile: ``torch.compile`` the model's training loss (forward + backward fused). Pays on long
             runs of small nets (benchmarks/throughput.py measures it); the first steps pay the compile
             time, and losses match eager mode to float rounding only, not bit for bit.
@@ -87,7 +90,7 @@ class Trainer:
                  scheduler: Callable | None = None, device: str = "auto", num_threads: int | None = None,
                  val_fraction: float = 0.0, patience: int | None = None, checkpoint_every: int = 1,
                  progress: bool | None = None, amp: bool = False, grad_clip: float | None = None,
-                 resume: bool = False, compile: bool = False) -> None:
+                 resume: bool = False, compile: bool = False, flat_params: bool = True) -> None:
         check_range("trainer.max_epochs", max_epochs, 0)
         check_range("trainer.batch_size", batch_size, 1)
         check_range("trainer.val_fraction", val_fraction, 0.0, 0.9)
@@ -100,7 +103,7 @@ class Trainer:
         self.device_name, self.num_threads = device, num_threads
         self.val_fraction, self.patience = val_fraction, patience
         self.checkpoint_every, self.progress, self.amp = checkpoint_every, progress, amp
-        self.grad_clip, self.resume, self.compile = grad_clip, resume, compile
+        self.grad_clip, self.resume, self.compile, self.flat_params = grad_clip, resume, compile, flat_params
         self.history: list[dict[str, float]] = []
         self.epochs_run = 0
         self.best_epoch: int | None = None
@@ -138,7 +141,10 @@ class Trainer:
         Xv = torch.as_tensor(val.X, device=device) if val is not None and len(val) else None
         Sv = torch.as_tensor(val.semi, device=device) if Xv is not None else None
         gen = torch.Generator().manual_seed(int(seed))
-        optimizer = self.optimizer(model.parameters())
+        # Parameters as views into one buffer: the optimizer updates a single tensor (training/flat.py).
+        flat = FlatParameters.maybe([p for p in model.parameters() if p.requires_grad]) if self.flat_params else None
+        optimizer = self.optimizer([flat.leaf] if flat is not None else model.parameters())
+        optimizer_step = step_function(optimizer)
         scheduler = self.scheduler(optimizer) if self.scheduler else None
         start_epoch, best_val, best_state, bad_epochs = 0, math.inf, None, 0
         ckpt_path = ckpt_dir / STATE_FILE
@@ -147,6 +153,8 @@ class Trainer:
         state = self._resume_state(ckpt_path) if self.resume else None
         if state is not None and state.get("finished"):
             # Training had ended (final weights written) before the run was cut off: only scoring is left.
+            if flat is not None:
+                flat.release()
             model.load(ckpt_dir)
             self.history, self.best_epoch = state["history"], state.get("best_epoch")
             self.epochs_run = len(self.history)
@@ -154,7 +162,11 @@ class Trainer:
             return
         if state is not None:
             model.load_model_state(state["ckpt"])
-            optimizer.load_state_dict(state["optimizer"])
+            try:
+                optimizer.load_state_dict(state["optimizer"])
+            except (ValueError, KeyError) as err:
+                raise CheckpointError(f"{ckpt_path}: the optimizer state does not fit this trainer ({err}); "
+                                      f"set trainer.flat_params as when the run started, or train afresh") from None
             if scheduler is not None and state.get("scheduler") is not None:
                 scheduler.load_state_dict(state["scheduler"])
             gen.set_state(state["generator"])
@@ -176,54 +188,61 @@ class Trainer:
                    desc=f"train {type(model).__name__}", unit="epoch", disable=self._bar_disabled(),
                    dynamic_ncols=True, leave=False)
         names: list[str] | None = None
-        for epoch in bar:
-            t0 = time.perf_counter()
-            model.train()
-            # Loss and parts are summed on the device without a host sync per step; finiteness is
-            # checked once per epoch (a non-finite step makes the sum non-finite).
-            acc: torch.Tensor | None = None
-            n_steps = 0
-            for idx in self._batches(len(X), gen, device):
-                with amp_ctx:
-                    loss, parts = loss_fn(X[idx], S[idx])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if self.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
-                optimizer.step()
-                if names is None:
-                    names = ["loss", *parts]
-                step = torch.stack([loss.detach(), *(v.detach() for v in parts.values())]).float()
-                acc = step if acc is None else acc.add_(step)
-                n_steps += 1
-            if scheduler is not None:
-                scheduler.step()
-            sums = dict(zip(names or ["loss"], acc.tolist() if acc is not None else [0.0], strict=False))
-            if not math.isfinite(sums["loss"]):
-                self._diverged(epoch, sums, ckpt_path)
-            record = {k: v / max(n_steps, 1) for k, v in sums.items()}
-            record["epoch"] = epoch + 1
-            record["seconds"] = time.perf_counter() - t0
-            if Xv is not None:
-                record["val_loss"] = self._val_loss(model, Xv, Sv)
-                if record["val_loss"] < best_val:
-                    best_val, bad_epochs, self.best_epoch = record["val_loss"], 0, epoch + 1
-                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                else:
-                    bad_epochs += 1
-            self.history.append(record)
-            bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k in ("loss", "val_loss")})
-            log.debug("epoch %d/%d %s", epoch + 1, self.max_epochs,
-                     " ".join(f"{k}={v:.5g}" for k, v in record.items() if k != "epoch"))
-            stop = bool(self.patience) and Xv is not None and bad_epochs >= self.patience
-            if (epoch + 1) % self.checkpoint_every == 0 or stop:
-                self._save_progress(ckpt_path, model, optimizer, scheduler, gen, epoch + 1, best_val, bad_epochs,
-                                    best_state)
-            if stop:
-                log.info("early stopping at epoch %d (best val_loss %.5g at epoch %s)", epoch + 1, best_val,
-                         self.best_epoch)
-                break
-        bar.close()
+        try:
+            for epoch in bar:
+                t0 = time.perf_counter()
+                model.train()
+                # Loss and parts are summed on the device without a host sync per step; finiteness is
+                # checked once per epoch (a non-finite step makes the sum non-finite).
+                acc: torch.Tensor | None = None
+                n_steps = 0
+                for idx in self._batches(len(X), gen, device):
+                    with amp_ctx:
+                        loss, parts = loss_fn(X[idx], S[idx])
+                    if flat is not None:
+                        flat.zero_grad()
+                    else:
+                        optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if self.grad_clip:
+                        torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
+                    optimizer_step()
+                    if names is None:
+                        names = ["loss", *parts]
+                    step = torch.stack([loss.detach(), *(v.detach() for v in parts.values())]).float()
+                    acc = step if acc is None else acc.add_(step)
+                    n_steps += 1
+                if scheduler is not None:
+                    scheduler.step()
+                sums = dict(zip(names or ["loss"], acc.tolist() if acc is not None else [0.0], strict=False))
+                if not math.isfinite(sums["loss"]):
+                    self._diverged(epoch, sums, ckpt_path)
+                record = {k: v / max(n_steps, 1) for k, v in sums.items()}
+                record["epoch"] = epoch + 1
+                record["seconds"] = time.perf_counter() - t0
+                if Xv is not None:
+                    record["val_loss"] = self._val_loss(model, Xv, Sv)
+                    if record["val_loss"] < best_val:
+                        best_val, bad_epochs, self.best_epoch = record["val_loss"], 0, epoch + 1
+                        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                    else:
+                        bad_epochs += 1
+                self.history.append(record)
+                bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k in ("loss", "val_loss")})
+                log.debug("epoch %d/%d %s", epoch + 1, self.max_epochs,
+                         " ".join(f"{k}={v:.5g}" for k, v in record.items() if k != "epoch"))
+                stop = bool(self.patience) and Xv is not None and bad_epochs >= self.patience
+                if (epoch + 1) % self.checkpoint_every == 0 or stop:
+                    self._save_progress(ckpt_path, model, optimizer, scheduler, gen, epoch + 1, best_val, bad_epochs,
+                                        best_state)
+                if stop:
+                    log.info("early stopping at epoch %d (best val_loss %.5g at epoch %s)", epoch + 1, best_val,
+                             self.best_epoch)
+                    break
+        finally:
+            bar.close()
+            if flat is not None:
+                flat.release()  # parameters own their storage again, also after an error or Ctrl-C
         self.epochs_run = len(self.history)
         if best_state is not None and self.patience:
             model.load_state_dict(best_state)

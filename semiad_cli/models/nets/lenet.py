@@ -18,13 +18,14 @@ from torch import nn
 
 from semiad_cli.errors import ConfigError
 from semiad_cli.models.nets.base import NetSpec
+from semiad_cli.models.nets.layers import BatchNorm2d
 
 VARIANTS = {"mnist": ((1, 28, 28), 32), "cifar10": ((3, 32, 32), 128)}
 _EPS = 1e-4
 
 
-def _bn(channels: int) -> nn.BatchNorm2d:
-    return nn.BatchNorm2d(channels, eps=_EPS, affine=False)
+def _bn(channels: int) -> BatchNorm2d:
+    return BatchNorm2d(channels, eps=_EPS, affine=False)
 
 
 class MNISTLeNetEncoder(nn.Module):
@@ -126,10 +127,15 @@ class LeNetSpec(NetSpec):
             32/64/128 channels, code 128); ``None`` infers it from ``input_shape``.
         rep_dim: code size; default 32 (mnist) / 128 (cifar10). Must be a multiple of 16
             (the decoder reshapes the code to ``rep_dim/16 × 4 × 4``).
+        channels_last: keep conv weights in NHWC order, so that every convolution (and the
+            transposed ones of the decoder) runs oneDNN's channels-last kernels on the CPU: a LeNet
+            training step is 1.1–1.5× faster than in the default NCHW order (benchmarks/throughput.py).
+            The arithmetic is the same up to float rounding (other summation order), not bit for bit.
     """
 
     def __init__(
-        self, *, input_shape: Sequence[int], variant: str | None = None, rep_dim: int | None = None
+        self, *, input_shape: Sequence[int], variant: str | None = None, rep_dim: int | None = None,
+        channels_last: bool = True,
     ) -> None:
         self.input_shape = tuple(int(s) for s in input_shape)
         if len(self.input_shape) != 3:
@@ -151,11 +157,15 @@ class LeNetSpec(NetSpec):
         self.rep_dim = int(rep_dim) if rep_dim is not None else VARIANTS[variant][1]
         if self.rep_dim < 16 or self.rep_dim % 16:
             raise ConfigError(f"net.rep_dim={self.rep_dim} must be a positive multiple of 16")
+        self.channels_last = bool(channels_last)
+
+    def _layout(self, module: nn.Module) -> nn.Module:
+        return module.to(memory_format=torch.channels_last) if self.channels_last else module
 
     def encoder(self) -> nn.Module:
         cls = MNISTLeNetEncoder if self.variant == "mnist" else CIFAR10LeNetEncoder
-        return cls(self.rep_dim, in_channels=self.input_shape[0])
+        return self._layout(cls(self.rep_dim, in_channels=self.input_shape[0]))
 
     def decoder(self) -> nn.Module:
         cls = MNISTLeNetDecoder if self.variant == "mnist" else CIFAR10LeNetDecoder
-        return cls(self.rep_dim, out_channels=self.input_shape[0])
+        return self._layout(cls(self.rep_dim, out_channels=self.input_shape[0]))
