@@ -10,6 +10,7 @@ models only provide ``loss`` and ``score_batch``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import time
@@ -145,6 +146,7 @@ class Trainer:
         flat = FlatParameters.maybe([p for p in model.parameters() if p.requires_grad]) if self.flat_params else None
         optimizer = self.optimizer([flat.leaf] if flat is not None else model.parameters())
         optimizer_step = step_function(optimizer)
+        zero_grad = flat.zero_grad if flat is not None else functools.partial(optimizer.zero_grad, set_to_none=True)
         scheduler = self.scheduler(optimizer) if self.scheduler else None
         start_epoch, best_val, best_state, bad_epochs = 0, math.inf, None, 0
         ckpt_path = ckpt_dir / STATE_FILE
@@ -199,10 +201,7 @@ class Trainer:
                 for idx in self._batches(len(X), gen, device):
                     with amp_ctx:
                         loss, parts = loss_fn(X[idx], S[idx])
-                    if flat is not None:
-                        flat.zero_grad()
-                    else:
-                        optimizer.zero_grad(set_to_none=True)
+                    zero_grad()
                     loss.backward()
                     if self.grad_clip:
                         torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
