@@ -44,14 +44,16 @@ def resolve_device(device: str) -> torch.device:
 
 
 def index_batches(n: int, batch_size: int, gen: torch.Generator, device: torch.device) -> list[torch.Tensor]:
-    """Row indices of one epoch, shuffled by ``gen`` and cut into batches.
+    """Row indices of one epoch, shuffled by ``gen`` and cut into batches; every row exactly once.
 
-    A last batch of a single row is merged into the one before: BatchNorm cannot train on one row.
+    No batch holds a single row when ``n > 1`` (BatchNorm cannot train on one row): a last batch
+    of one row is merged into the one before, and ``batch_size=1`` is raised to 2.
     """
     perm = torch.randperm(n, generator=gen).to(device)
-    chunks = list(torch.split(perm, batch_size))
+    chunks = list(torch.split(perm, max(int(batch_size), 2)))
     if len(chunks) > 1 and len(chunks[-1]) == 1:
-        chunks[-2] = torch.cat([chunks[-2], chunks.pop()])
+        last = chunks.pop()  # pop first: `chunks[-2] = cat([chunks[-2], chunks.pop()])` dropped a batch
+        chunks[-1] = torch.cat([chunks[-1], last])
     return chunks
 
 
