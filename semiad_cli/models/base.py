@@ -76,6 +76,9 @@ class TorchDetector(Detector, nn.Module):
     def init_from_data(self, X: torch.Tensor, semi: torch.Tensor) -> None:
         """Called once before the first epoch (not on resume), e.g. Deep SAD's center c."""
 
+    def after_fit(self, X: torch.Tensor, semi: torch.Tensor) -> None:
+        """Called once when training ends (best weights in place), e.g. EDE's score statistics."""
+
     @abstractmethod
     def loss(self, x: torch.Tensor, semi: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Mean loss of a batch and its named parts (detached values are fine for the parts)."""

@@ -32,7 +32,7 @@ from semiad_cli.data.split import UNLABELED
 from semiad_cli.errors import SemiadError, check_range
 from semiad_cli.models.base import TorchDetector
 from semiad_cli.models.nets.base import NetSpec
-from semiad_cli.training.loop import index_batches
+from semiad_cli.training.batching import index_batches
 
 log = logging.getLogger(__name__)
 

@@ -1,23 +1,34 @@
-"""EDE: the encoder-decoder-encoder of ESAD (Huang et al., BMVC 2021; METHODS.md §1).
+"""EDE: the encoder-decoder-encoder of ESAD (Huang et al., BMVC 2021; docs/methods.md, METHODS.md §1).
 
     z = E1(x),  x̂ = D(z),  ẑ = E2(x̂)
 
     L = L_rec + λ_ent · L_ent + λ_con · L_con
-    L_rec = mean_i Σ_j (x̂_ij − x_ij)²                 (mutual information I(X;Z))
+    L_rec = mean_i Σ_j (x̂_ij − t_ij)²      t = x for normals; for labeled anomalies see
+                                            ``anomaly_reconstruction`` (skip | input | noise)
     L_ent = mean_i [‖ẑ_i‖ if normal/unlabeled, 1/(‖ẑ_i‖ + ε) if labeled anomaly]
-    L_con = mean_i ‖ẑ_i − z_i‖²
+    L_con = mean over batch and code dims of (ẑ − z)²  (``consistency=mean``, the reference)
+            or mean_i ‖ẑ_i − z_i‖²                     (``consistency=sum``)
 
-Score = per-sample mean squared reconstruction error + ‖ẑ‖₂ (both reported).
+Score (``score``): ``loss`` Σ_j (x̂_j − x_j)² + ‖ẑ‖ (the training loss's scale), ``reference``
+mean_j (x̂_j − x_j)² + ‖ẑ‖ (the Julia reference), or ``standardized`` (each part z-scored with the
+training normals' mean and std). Both parts are always reported: ``rec`` (the per-sample sum) and
+``znorm``. docs/ede.md says why the defaults are what they are.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from semiad_cli.data.split import KNOWN_ANOMALY
-from semiad_cli.errors import check_range
+from semiad_cli.errors import ConfigError, check_range
 from semiad_cli.models.base import TorchDetector
 from semiad_cli.models.nets.base import NetSpec
+
+ANOMALY_RECONSTRUCTION = ("skip", "input", "noise")
+SCORES = ("loss", "reference", "standardized")
+CONSISTENCY = ("mean", "sum")
 
 
 def safe_norm(z: torch.Tensor) -> torch.Tensor:
@@ -30,22 +41,32 @@ def safe_norm(z: torch.Tensor) -> torch.Tensor:
 
 
 def ede_losses(x: torch.Tensor, x_hat: torch.Tensor, z: torch.Tensor, z_hat: torch.Tensor, semi: torch.Tensor,
-               eps: float, reconstruct_anomalies: bool = True) -> dict[str, torch.Tensor]:
-    """The three EDE loss terms of a batch (each a scalar), as specified in METHODS §1.
+               eps: float, anomaly_reconstruction: str = "input", consistency: str = "sum",
+               noise_target: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """The three EDE loss terms of a batch (each a scalar).
 
     ``semi``: +1 known normal, 0 unlabeled, −1 labeled anomaly. Known normals count as normal.
-    With ``reconstruct_anomalies=False`` labeled anomalies are left out of L_rec.
+    ``anomaly_reconstruction``: ``input`` reconstructs labeled anomalies like normals, ``skip``
+    leaves them out of L_rec (mean over the other rows), ``noise`` uses ``noise_target`` (same
+    shape as ``x``) as their target.
     """
     anomalous = semi == KNOWN_ANOMALY
-    rec = ((x_hat - x) ** 2).flatten(1).sum(dim=1)
-    if not reconstruct_anomalies:
-        keep = (~anomalous).float()
+    if anomaly_reconstruction == "noise":
+        if noise_target is None:
+            raise ValueError("anomaly_reconstruction='noise' needs a noise_target")
+        target = torch.where(anomalous.view(-1, *([1] * (x.dim() - 1))), noise_target, x)
+    else:
+        target = x
+    rec = ((x_hat - target) ** 2).flatten(1).sum(dim=1)
+    if anomaly_reconstruction == "skip":
+        keep = (~anomalous).to(rec.dtype)
         l_rec = (rec * keep).sum() / keep.sum().clamp_min(1.0)
     else:
         l_rec = rec.mean()
     norm = safe_norm(z_hat)
     l_ent = torch.where(anomalous, 1.0 / (norm + eps), norm).mean()
-    l_con = ((z_hat - z) ** 2).sum(dim=1).mean()
+    sq = (z_hat - z) ** 2
+    l_con = sq.mean() if consistency == "mean" else sq.sum(dim=1).mean()
     return {"rec": l_rec, "ent": l_ent, "con": l_con}
 
 
@@ -58,27 +79,44 @@ class EDE(TorchDetector):
             as in the paper text.
         lambda_ent, lambda_con: weights of L_ent and L_con (1, 1 in the paper).
         eps: ε in 1/(‖ẑ‖+ε) for labeled anomalies; avoids the reference's division by zero.
-        reconstruct_anomalies: include labeled anomalies in L_rec (reference default: yes).
+        anomaly_reconstruction: target of labeled anomalies in L_rec: ``skip`` (left out),
+            ``input`` (the reference's default ``noise = identity``), ``noise`` (uniform noise
+            within each feature's training range, drawn afresh each step).
+        score: ``loss`` | ``reference`` | ``standardized`` (see the module docstring).
+        consistency: ``mean`` (the reference: over batch and code dims) or ``sum`` (per sample).
 
     Attributes:
         encoder_, decoder_, encoder2_: the three modules (``encoder2_ is encoder_`` when shared).
+        x_low_, x_high_: per-feature training range (buffers; the ``noise`` targets).
+        part_mean_, part_std_: mean/std of the training normals' ``rec`` and ``znorm`` (buffers;
+            the ``standardized`` score), set after training.
 
-    Scores: higher = more anomalous; ``score_parts`` gives ``rec`` and ``znorm``.
+    Scores: higher = more anomalous; ``score_parts`` gives ``rec`` (Σ_j squared error) and ``znorm``.
     """
 
     def __init__(self, *, net: NetSpec, shared_encoder: bool = False, lambda_ent: float = 1.0,
-                 lambda_con: float = 1.0, eps: float = 1e-6, reconstruct_anomalies: bool = True) -> None:
+                 lambda_con: float = 1.0, eps: float = 1e-6, anomaly_reconstruction: str = "skip",
+                 score: str = "loss", consistency: str = "mean") -> None:
         super().__init__()
         check_range("model.lambda_ent", lambda_ent, 0.0)
         check_range("model.lambda_con", lambda_con, 0.0)
         check_range("model.eps", eps, 0.0)
+        for key, value, allowed in (("anomaly_reconstruction", anomaly_reconstruction, ANOMALY_RECONSTRUCTION),
+                                    ("score", score, SCORES), ("consistency", consistency, CONSISTENCY)):
+            if value not in allowed:
+                raise ConfigError(f"model.{key}={value!r} is not one of {', '.join(allowed)}")
         self.shared_encoder = shared_encoder
         self.lambda_ent, self.lambda_con, self.eps = lambda_ent, lambda_con, eps
-        self.reconstruct_anomalies = reconstruct_anomalies
+        self.anomaly_reconstruction, self.score_kind, self.consistency = anomaly_reconstruction, score, consistency
         self.input_shape = tuple(net.input_shape)
+        self.n_features = math.prod(self.input_shape)
         self.encoder_ = net.encoder()
         self.decoder_ = net.decoder()
         self.encoder2_ = self.encoder_ if shared_encoder else net.encoder()
+        self.register_buffer("x_low_", torch.zeros(self.input_shape))
+        self.register_buffer("x_high_", torch.ones(self.input_shape))
+        self.register_buffer("part_mean_", torch.zeros(2))
+        self.register_buffer("part_std_", torch.ones(2))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         z = self.encoder_(x)
@@ -86,17 +124,47 @@ class EDE(TorchDetector):
         z_hat = self.encoder2_(x_hat)
         return z, x_hat, z_hat
 
+    def init_from_data(self, X: torch.Tensor, semi: torch.Tensor) -> None:
+        """Record each feature's training range: the ``noise`` targets are drawn inside it."""
+        self.x_low_.copy_(X.amin(dim=0).to(self.x_low_))
+        self.x_high_.copy_(X.amax(dim=0).to(self.x_high_))
+
     def loss(self, x: torch.Tensor, semi: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         z, x_hat, z_hat = self(x)
-        parts = ede_losses(x, x_hat, z, z_hat, semi, self.eps, self.reconstruct_anomalies)
+        noise = None
+        if self.anomaly_reconstruction == "noise":
+            noise = self.x_low_ + (self.x_high_ - self.x_low_) * torch.rand_like(x)
+        parts = ede_losses(x, x_hat, z, z_hat, semi, self.eps, self.anomaly_reconstruction, self.consistency, noise)
         total = parts["rec"] + self.lambda_ent * parts["ent"] + self.lambda_con * parts["con"]
         return total, parts
 
+    @torch.no_grad()
+    def after_fit(self, X: torch.Tensor, semi: torch.Tensor) -> None:
+        """Mean and std of the training normals' score parts, for ``score=standardized``."""
+        normal = X[semi != KNOWN_ANOMALY]
+        if len(normal) < 2:
+            return
+        was_training = self.training
+        self.eval()
+        parts = [self.score_parts_batch(normal[i:i + self.score_batch_size])
+                 for i in range(0, len(normal), self.score_batch_size)]
+        self.train(was_training)
+        stacked = torch.stack([torch.cat([p["rec"] for p in parts]), torch.cat([p["znorm"] for p in parts])])
+        self.part_mean_.copy_(stacked.mean(dim=1))
+        self.part_std_.copy_(stacked.std(dim=1).clamp_min(1e-12))
+
     def score_parts_batch(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         _, x_hat, z_hat = self(x)
-        return {"rec": ((x_hat - x) ** 2).flatten(1).mean(dim=1), "znorm": safe_norm(z_hat)}
+        return {"rec": ((x_hat - x) ** 2).flatten(1).sum(dim=1), "znorm": safe_norm(z_hat)}
+
+    def combine(self, rec: torch.Tensor, znorm: torch.Tensor) -> torch.Tensor:
+        """The configured score from the two parts (``rec`` is the per-sample sum)."""
+        if self.score_kind == "reference":
+            return rec / self.n_features + znorm
+        if self.score_kind == "standardized":
+            return (rec - self.part_mean_[0]) / self.part_std_[0] + (znorm - self.part_mean_[1]) / self.part_std_[1]
+        return rec + znorm
 
     def score_batch(self, x: torch.Tensor) -> torch.Tensor:
         parts = self.score_parts_batch(x)
-        return parts["rec"] + parts["znorm"]
-
+        return self.combine(parts["rec"], parts["znorm"])

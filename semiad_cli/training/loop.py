@@ -22,10 +22,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from semiad_cli.data.split import Part, hold_out_validation
+from semiad_cli.data.split import KNOWN_ANOMALY, Part, hold_out_validation
 from semiad_cli.errors import CheckpointError, ConfigError, DataError, TrainingError, check_range
 from semiad_cli.models.base import STATE_FILE, Detector, TorchDetector
 from semiad_cli.threads import default_threads
+from semiad_cli.training.batching import balanced_batches, index_batches
 from semiad_cli.training.checkpoint import load_checkpoint, save_checkpoint
 from semiad_cli.training.flat import FlatParameters, step_function
 
@@ -41,20 +42,6 @@ def resolve_device(device: str) -> torch.device:
     if not (device == "cpu" or device.startswith("cuda") or device == "mps"):
         raise ConfigError(f"trainer.device={device!r} is unknown; use auto, cpu or cuda[:N]")
     return torch.device(device)
-
-
-def index_batches(n: int, batch_size: int, gen: torch.Generator, device: torch.device) -> list[torch.Tensor]:
-    """Row indices of one epoch, shuffled by ``gen`` and cut into batches; every row exactly once.
-
-    No batch holds a single row when ``n > 1`` (BatchNorm cannot train on one row): a last batch
-    of one row is merged into the one before, and ``batch_size=1`` is raised to 2.
-    """
-    perm = torch.randperm(n, generator=gen).to(device)
-    chunks = list(torch.split(perm, max(int(batch_size), 2)))
-    if len(chunks) > 1 and len(chunks[-1]) == 1:
-        last = chunks.pop()  # pop first: `chunks[-2] = cat([chunks[-2], chunks.pop()])` dropped a batch
-        chunks[-1] = torch.cat([chunks[-1], last])
-    return chunks
 
 
 def set_threads(num_threads: int | None) -> int:
@@ -84,6 +71,8 @@ class Trainer:
         resume: continue from ``checkpoints/last.pt`` (model, optimizer, scheduler, epoch, RNG states).
         flat_params: train all parameters as views into one buffer, updated as one tensor (fewer ops per
             step; bit-identical to per-parameter Adam/AdamW, see ``training/flat.py``).
+        balanced_batches: share (0–1) of labeled anomalies in every batch, oversampled with
+            replacement (DeepOD's Deep SAD does this); null: plain shuffled batches.
         compile: ``torch.compile`` the model's training loss (forward + backward fused). Pays on long
             runs of small nets (benchmarks/throughput.py measures it); the first steps pay the compile
             time, and losses match eager mode to float rounding only, not bit for bit.
@@ -93,8 +82,13 @@ class Trainer:
                  scheduler: Callable | None = None, device: str = "auto", num_threads: int | None = None,
                  val_fraction: float = 0.0, patience: int | None = None, checkpoint_every: int = 1,
                  progress: bool | None = None, amp: bool = False, grad_clip: float | None = None,
-                 resume: bool = False, compile: bool = False, flat_params: bool = True) -> None:
+                 resume: bool = False, compile: bool = False, flat_params: bool = True,
+                 balanced_batches: float | None = None) -> None:
         check_range("trainer.max_epochs", max_epochs, 0)
+        if balanced_batches is not None:
+            check_range("trainer.balanced_batches", balanced_batches, 0.0, 1.0)
+            if not 0 < balanced_batches < 1:
+                raise ConfigError(f"trainer.balanced_batches={balanced_batches} must be a share in (0, 1), or null")
         check_range("trainer.batch_size", batch_size, 1)
         check_range("trainer.val_fraction", val_fraction, 0.0, 0.9)
         check_range("trainer.checkpoint_every", checkpoint_every, 1)
@@ -107,6 +101,7 @@ class Trainer:
         self.val_fraction, self.patience = val_fraction, patience
         self.checkpoint_every, self.progress, self.amp = checkpoint_every, progress, amp
         self.grad_clip, self.resume, self.compile, self.flat_params = grad_clip, resume, compile, flat_params
+        self.balanced_batches = balanced_batches
         self.history: list[dict[str, float]] = []
         self.epochs_run = 0
         self.best_epoch: int | None = None
@@ -135,6 +130,12 @@ class Trainer:
     # ---------------------------------------------------------------- gradient loop
     def _batches(self, n: int, gen: torch.Generator, device: torch.device) -> list[torch.Tensor]:
         return index_batches(n, self.batch_size, gen, device)
+
+    def _epoch_batches(self, S: torch.Tensor, gen: torch.Generator, device: torch.device) -> list[torch.Tensor]:
+        """This epoch's batches: plain shuffled batches, or with a fixed share of labeled anomalies."""
+        if self.balanced_batches:
+            return balanced_batches(S == KNOWN_ANOMALY, self.batch_size, self.balanced_batches, gen, device)
+        return self._batches(len(S), gen, device)
 
     def _fit_torch(self, model: TorchDetector, train: Part, val: Part | None, ckpt_dir: Path, seed: int) -> None:
         device = resolve_device(self.device_name)
@@ -200,7 +201,7 @@ class Trainer:
                 # checked once per epoch (a non-finite step makes the sum non-finite).
                 acc: torch.Tensor | None = None
                 n_steps = 0
-                for idx in self._batches(len(X), gen, device):
+                for idx in self._epoch_batches(S, gen, device):
                     with amp_ctx:
                         loss, parts = loss_fn(X[idx], S[idx])
                     zero_grad()
@@ -247,6 +248,7 @@ class Trainer:
         self.epochs_run = len(self.history)
         if best_state is not None and self.patience:
             model.load_state_dict(best_state)
+        model.after_fit(X, S)
         self._save_final(ckpt_dir, model)
 
     def _resume_state(self, path: Path) -> dict[str, Any] | None:

@@ -32,9 +32,77 @@ def test_loss_terms_match_hand_computation():
 
 def test_known_normals_count_as_normal_and_anomalies_can_be_left_out_of_rec():
     x, x_hat, z, z_hat = _toy()
-    parts = ede_losses(x, x_hat, z, z_hat, torch.tensor([1, -1]), eps=1.0, reconstruct_anomalies=False)
+    parts = ede_losses(x, x_hat, z, z_hat, torch.tensor([1, -1]), eps=1.0, anomaly_reconstruction="skip")
     assert parts["rec"].item() == pytest.approx(0.25)  # only the normal row
     assert parts["ent"].item() == pytest.approx(3.0)
+
+
+def test_noise_target_replaces_the_input_for_labeled_anomalies_only():
+    x, x_hat, z, z_hat = _toy()
+    noise = torch.tensor([[9.0, 9.0], [0.0, 3.0]])
+    parts = ede_losses(x, x_hat, z, z_hat, torch.tensor([0, -1]), eps=1.0, anomaly_reconstruction="noise",
+                       noise_target=noise)
+    # row 0 (normal) against x: 0.25; row 1 (anomaly) against (0, 3): 0 + 9 = 9 -> mean 4.625
+    assert parts["rec"].item() == pytest.approx(4.625)
+
+
+def test_consistency_mean_is_over_batch_and_code_dims():
+    x, x_hat, z, z_hat = _toy()
+    mean = ede_losses(x, x_hat, z, z_hat, torch.tensor([0, 0]), eps=1.0, consistency="mean")
+    total = ede_losses(x, x_hat, z, z_hat, torch.tensor([0, 0]), eps=1.0, consistency="sum")
+    assert total["con"].item() == pytest.approx(10.0)  # (4 + 16 + 0 + 0) / 2 rows
+    assert mean["con"].item() == pytest.approx(5.0)  # (4 + 16 + 0 + 0) / 4 entries
+
+
+def test_noise_targets_stay_in_each_features_training_range():
+    torch.manual_seed(0)
+    model = EDE(net=MLPSpec(input_shape=[3], hidden=[4], rep_dim=2), anomaly_reconstruction="noise")
+    X = torch.tensor([[0.0, 10.0, -1.0], [1.0, 20.0, -1.0], [0.5, 15.0, -1.0]])
+    model.init_from_data(X, torch.zeros(3))
+    assert model.x_low_.tolist() == [0.0, 10.0, -1.0] and model.x_high_.tolist() == [1.0, 20.0, -1.0]
+    loss, _ = model.loss(X, torch.tensor([0, -1, 0]))
+    assert torch.isfinite(loss)
+
+
+@pytest.mark.parametrize("kind", ["loss", "reference", "standardized"])
+def test_score_variants_combine_the_reported_parts(kind):
+    torch.manual_seed(0)
+    model = EDE(net=MLPSpec(input_shape=[6], hidden=[5], rep_dim=3), score=kind)
+    X = np.random.default_rng(0).random((40, 6), dtype=np.float32)
+    model.after_fit(torch.as_tensor(X[:30]), torch.zeros(30))
+    parts = model.score_parts(X)
+    if kind == "loss":
+        expected = parts["rec"] + parts["znorm"]
+    elif kind == "reference":
+        expected = parts["rec"] / 6 + parts["znorm"]
+    else:  # z-scored with the 30 "training normals"
+        r, n = parts["rec"][:30], parts["znorm"][:30]
+        expected = (parts["rec"] - r.mean()) / r.std(ddof=1) + (parts["znorm"] - n.mean()) / n.std(ddof=1)
+    np.testing.assert_allclose(model.score(X), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_standardized_statistics_leave_labeled_anomalies_out_and_are_saved(tmp_path):
+    torch.manual_seed(0)
+    spec = MLPSpec(input_shape=[4], hidden=[5], rep_dim=3)
+    model = EDE(net=spec, score="standardized")
+    X = torch.rand(20, 4)
+    semi = torch.zeros(20)
+    semi[:5] = -1
+    model.after_fit(X, semi)
+    parts = model.score_parts(X[5:].numpy())
+    assert model.part_mean_[0].item() == pytest.approx(float(parts["rec"].mean()), rel=1e-5)
+    model.save(tmp_path)
+    again = EDE(net=spec, score="standardized").load(tmp_path)
+    assert torch.equal(again.part_mean_, model.part_mean_) and torch.equal(again.part_std_, model.part_std_)
+
+
+@pytest.mark.parametrize("key,value", [("anomaly_reconstruction", "drop"), ("score", "mean"),
+                                       ("consistency", "max")])
+def test_unknown_option_is_a_config_error(key, value):
+    from semiad_cli.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"model.{key}"):
+        EDE(net=MLPSpec(input_shape=[6]), **{key: value})
 
 
 def test_labeled_anomaly_term_pushes_norm_up_and_normal_term_pulls_it_down():
@@ -72,7 +140,7 @@ def test_shared_encoder_has_one_encoder_worth_fewer_parameters():
 
 def test_score_is_reconstruction_plus_code_norm_and_has_right_shape():
     torch.manual_seed(0)
-    model = EDE(net=MLPSpec(input_shape=[6], hidden=[5], rep_dim=3))
+    model = EDE(net=MLPSpec(input_shape=[6], hidden=[5], rep_dim=3), score="loss")
     X = np.random.default_rng(0).random((7, 6), dtype=np.float32)
     scores = model.score(X)
     parts = model.score_parts(X)

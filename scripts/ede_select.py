@@ -1,0 +1,107 @@
+"""Choose EDE's defaults on the validation split (never on test numbers): docs/ede.md.
+
+For each dataset × normal class × seed × training variant (anomaly_reconstruction, consistency,
+gcn) one EDE is trained with ``trainer.val_fraction`` held out; the validation AUROC of every
+score (``loss``, ``reference``, ``standardized``, and each part alone) is computed from the same
+model, so score variants cost no extra training. Test AUROCs are written beside them for the
+record only. Rows are appended to ``--out`` as runs finish, so an interrupted sweep keeps them.
+
+    python scripts/ede_select.py --datasets mnist fashion_mnist --classes 0 3 7 --epochs 20 \
+        --max-train-normal 2000 --out outputs/ede_select/images.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from hydra import compose, initialize_config_dir
+from sklearn.metrics import roc_auc_score
+
+from semiad_cli.cli import CONFIG_DIR
+from semiad_cli.tasks.common import build, build_model, fill_data_sizes, load_split, seed_everything
+
+
+def aurocs(model, part) -> dict[str, float]:
+    """AUROC of each score variant and part on ``part`` (needs both labels)."""
+    if part is None or len(part) == 0 or not 0 < part.y.sum() < len(part):
+        return {}
+    parts = model.score_parts(part.X)
+    rec, znorm = torch.as_tensor(parts["rec"]), torch.as_tensor(parts["znorm"])
+    out = {"rec": roc_auc_score(part.y, parts["rec"]), "znorm": roc_auc_score(part.y, parts["znorm"])}
+    for kind in ("loss", "reference", "standardized"):
+        model.score_kind = kind
+        out[kind] = roc_auc_score(part.y, model.combine(rec, znorm).numpy())
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--datasets", nargs="+", default=["mnist", "fashion_mnist"])
+    ap.add_argument("--classes", nargs="+", type=int, default=[0])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[1])
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--max-train-normal", type=int, default=None)
+    ap.add_argument("--val-fraction", type=float, default=0.2)
+    ap.add_argument("--anomaly-reconstruction", nargs="+", default=["skip", "input", "noise"])
+    ap.add_argument("--consistency", nargs="+", default=["mean", "sum"])
+    ap.add_argument("--gcn", nargs="+", default=["false"])
+    ap.add_argument("--overrides", nargs="*", default=[], help="extra Hydra overrides for every run")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    new_file = not args.out.exists()
+    done = set()
+    if not new_file:  # rerunning the same command skips the rows already written
+        with open(args.out, newline="") as fh:
+            done = {(r["dataset"], r["normal_class"], r["seed"], r["gcn"], r["anomaly_reconstruction"],
+                     r["consistency"]) for r in csv.DictReader(fh)}
+    fields = ["dataset", "normal_class", "seed", "anomaly_reconstruction", "consistency", "gcn", "known",
+              "n_train", "n_val", "fit_s"] + [f"{w}_{k}" for w in ("val", "test")
+                                               for k in ("loss", "reference", "standardized", "rec", "znorm")]
+    with open(args.out, "a", newline="") as fh, initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        if new_file:
+            writer.writeheader()
+        grid = itertools.product(args.datasets, args.classes, args.seeds, args.gcn, args.anomaly_reconstruction,
+                                 args.consistency)
+        for dataset, cls, seed, gcn, anom, cons in grid:
+            if (dataset, str(cls), str(seed), gcn, anom, cons) in done:
+                continue
+            overrides = [f"dataset={dataset}", "model=ede", f"seed={seed}", f"dataset.split.normal_class={cls}",
+                         f"dataset.split.gcn={gcn}", f"model.anomaly_reconstruction={anom}",
+                         f"model.consistency={cons}", f"trainer.max_epochs={args.epochs}",
+                         f"trainer.val_fraction={args.val_fraction}", f"trainer.num_threads={args.threads}",
+                         "trainer.progress=false", *args.overrides]
+            if args.max_train_normal:
+                overrides.append(f"dataset.split.max_train_normal={args.max_train_normal}")
+            cfg = compose(config_name="train", overrides=overrides)
+            seed_everything(seed)
+            split, _ = load_split(cfg)
+            fill_data_sizes(cfg, split.sample_shape)
+            trainer = build(cfg.trainer, "trainer")
+            train, val = trainer.hold_out(split.train, seed)
+            model = build_model(cfg)
+            t0 = time.perf_counter()
+            trainer.fit(model, train, val, Path("/tmp/ede_select_ckpt"), seed=seed)
+            row = {"dataset": dataset, "normal_class": cls, "seed": seed, "anomaly_reconstruction": anom,
+                   "consistency": cons, "gcn": gcn, "known": ",".join(map(str, split.known_anomaly_classes)),
+                   "n_train": len(train), "n_val": len(val) if val is not None else 0,
+                   "fit_s": round(time.perf_counter() - t0, 1)}
+            row.update({f"val_{k}": round(v, 5) for k, v in aurocs(model, val).items()})
+            row.update({f"test_{k}": round(v, 5) for k, v in aurocs(model, split.test).items()})
+            writer.writerow(row)
+            fh.flush()
+            print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()
