@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from pathlib import Path
@@ -201,7 +202,7 @@ def test_build_split_counts(key):
     normal = np.isin(labels, [src.default_normal])
     n_normal = int(normal.sum())
     n_normal_train = (
-        int((normal & ~src.is_test).sum()) if src.is_test is not None else n_normal - int(0.4 * n_normal)
+        int((normal & ~src.is_test).sum()) if src.is_test is not None else n_normal - math.ceil(0.4 * n_normal)
     )
     expected = int(0.05 * n_normal_train / 0.95)
     try:

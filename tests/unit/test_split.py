@@ -80,10 +80,14 @@ def test_no_test_row_in_train_and_no_duplicates(official):
     assert len(set(split.train.index.tolist())) == len(split.train)
 
 
-def test_stratified_holdout_when_no_official_test():
-    split = build_split(fake_source(official_test=False), seed=1, test_size=0.4, ratio_known_anomaly=0.0)
-    # 40 % of each class: class 0 has 110 rows -> 44; classes 1-3 have 30 rows -> 12
-    assert split.counts["test_per_class"] == {"0": 44, "1": 12, "2": 12, "3": 12}
+@pytest.mark.parametrize("test_size, expected", [
+    (0.4, {"0": 44, "1": 12, "2": 12, "3": 12}),   # 110 rows -> 44; 30 rows -> 12
+    (0.35, {"0": 39, "1": 11, "2": 11, "3": 11}),  # sklearn rounds the test part up: ceil(38.5), ceil(10.5)
+])
+def test_stratified_holdout_when_no_official_test(test_size, expected):
+    split = build_split(fake_source(official_test=False), seed=1, test_size=test_size, ratio_known_anomaly=0.0)
+    assert split.counts["test_per_class"] == expected
+    assert split.counts["n_train_pool"] == 200 - sum(expected.values())
 
 
 def test_scaling_is_fitted_on_train_only():
