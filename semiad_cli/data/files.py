@@ -11,7 +11,9 @@
   download URL is known and ``SEMIAD_DOWNLOAD`` is not ``0``, one short attempt
   is made first (into the cache, never into the read-only data root).
 * Cache: ``SEMIAD_CACHE_DIR`` (default ``~/.cache/semiad``); decoded arrays are
-  stored as ``.npy`` and written atomically (temp file + ``os.replace``).
+  stored as ``.npy`` and written atomically (temp file + ``os.replace``), with the
+  sha256 of each file in the entry's ``meta.json``: changed bytes are caught on
+  load and the entry is rebuilt from the source files.
 """
 
 from __future__ import annotations
@@ -237,31 +239,62 @@ def _cache_key(name: str, inputs: Sequence[Path], params: dict | None) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
 
 
+def _npy_sha256(path: Path) -> str:
+    """sha256 of a cache file's bytes (not ``_digests``: that one is for data files, whose verdicts are cached)."""
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _load_entry(folder: Path) -> dict[str, np.ndarray]:
+    """The arrays of a cache entry whose bytes match the digests in its ``meta.json``; ``ValueError`` otherwise."""
+    meta = json.loads((folder / "meta.json").read_text())
+    if not isinstance(meta, dict) or not isinstance(meta.get("sha256"), dict):
+        raise ValueError("meta.json records no sha256 digests (an older semiad wrote it)")
+    arrays = {}
+    for key in meta["keys"]:
+        path = folder / f"{key}.npy"
+        if _npy_sha256(path) != meta["sha256"].get(key):
+            raise ValueError(f"{path.name} does not match its recorded sha256 (changed on disk)")
+        arrays[key] = np.load(path, allow_pickle=False)
+    return arrays
+
+
 def cached_arrays(
     name: str, inputs: Sequence[Path], build: Callable[[], dict[str, np.ndarray]], params: dict | None = None
 ) -> dict[str, np.ndarray]:
     """Decoded arrays of ``inputs``: from ``<cache>/arrays/<name>-<key>/`` or built and stored.
 
     The key covers the input files' paths, sizes and mtimes and ``params``, so a
-    changed file or option never reads stale arrays. Arrays must not be object
-    dtype (they are saved without pickle). A cache that cannot be written is
-    skipped with a warning.
+    changed file or option never reads stale arrays. ``meta.json`` records the
+    sha256 of every ``.npy``; an entry whose bytes differ (a disk error, an edit),
+    or whose record is missing or unreadable, is rebuilt with a warning, because
+    changed bytes in a valid ``.npy`` would otherwise load silently and change the
+    results. Arrays must not be object dtype (they are saved without pickle). A
+    cache that cannot be written is skipped with a warning.
     """
     folder = cache_dir() / "arrays" / f"{name}-{_cache_key(name, inputs, params)}"
     meta_path = folder / "meta.json"
     if meta_path.is_file():
         try:
-            keys = json.loads(meta_path.read_text())["keys"]
-            return {k: np.load(folder / f"{k}.npy", mmap_mode=None, allow_pickle=False) for k in keys}
-        except (OSError, ValueError, KeyError) as exc:
-            log.warning("ignoring unreadable cache %s: %s", folder, exc)
+            return _load_entry(folder)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("rebuilding array cache %s from its source files: %s", folder, exc)
+    elif folder.is_dir() and any(folder.glob("*.npy")):
+        log.warning("rebuilding array cache %s from its source files: meta.json is missing", folder)
     arrays = build()
+    digests: dict[str, str] = {}
+
+    def save(tmp: Path, key: str, arr: np.ndarray) -> None:
+        _save_npy(tmp, arr)
+        digests[key] = _npy_sha256(tmp)
+
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        meta_path.unlink(missing_ok=True)  # a stale record must not vouch for half-rewritten arrays
         for key, arr in arrays.items():
-            atomic_write(folder / f"{key}.npy", lambda tmp, arr=arr: _save_npy(tmp, arr))
-        # meta.json last: its presence means every array is complete
-        write_bytes_atomic(meta_path, json.dumps({"keys": list(arrays), "name": name}).encode())
+            atomic_write(folder / f"{key}.npy", lambda tmp, key=key, arr=arr: save(tmp, key, arr))
+        # meta.json last: its presence means every array is complete and its digest recorded
+        write_bytes_atomic(meta_path, json.dumps({"keys": list(arrays), "name": name, "sha256": digests}).encode())
     except OSError as exc:
         log.warning("could not write array cache %s: %s", folder, exc)
     return arrays

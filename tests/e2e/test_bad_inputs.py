@@ -126,3 +126,44 @@ def test_empty_normal_class_after_split() -> None:
     with pytest.raises(DataError, match="the normal class \\[0\\] has no training rows"):
         build_split(source, seed=0, normal_class=0, n_known_anomaly_classes=1, ratio_known_anomaly=0.05,
                     scaling="none")
+
+
+# ---------------------------------------------------------------------------- tables that would leak or overflow
+def _noise_sorted_by_label(n: int = 120) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    labels = ["normal"] * (n - n // 4) + ["attack"] * (n // 4)  # sorted: the row number gives the label away
+    return pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n), "label": labels})
+
+
+def test_csv_with_written_index_is_refused_then_loads_with_drop_columns(tmp_path: Path) -> None:
+    path = tmp_path / "indexed.csv"
+    _noise_sorted_by_label().to_csv(path)  # index written as an unnamed first column
+    line = one_line_error(_train_csv(path, tmp_path))
+    assert "unnamed columns ['Unnamed: 0']" in line and "dataset.source.drop_columns=['Unnamed: 0']" in line
+    assert '"status": "failed"' in (tmp_path / "run" / "metrics.json").read_text()
+    ok = semiad("train", *QUICK, "model=iforest", "dataset=csv", f"dataset.source.path={path}",
+                "dataset.source.label_column=label", "dataset.source.anomaly_values=[attack]",
+                "dataset.source.drop_columns=['Unnamed: 0']", f"hydra.run.dir={tmp_path / 'ok'}", tmp=tmp_path)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert "loaded" in ok.stdout and '"status": "completed"' in (tmp_path / "ok" / "metrics.json").read_text()
+
+
+def test_csv_with_a_second_label_column_is_refused(tmp_path: Path) -> None:
+    df = _noise_sorted_by_label()
+    path = tmp_path / "dup.csv"
+    df.assign(copy=df["label"]).to_csv(path, index=False, header=["a", "b", "label", "label"])
+    line = one_line_error(_train_csv(path, tmp_path))
+    assert "duplicate column names ['label']" in line and "dataset.source.drop_columns=['label.1']" in line
+
+
+@pytest.mark.parametrize(("value", "shown"), [("inf", "holds inf"), ("1e39", "holds 1e+39 (beyond float32 range)")])
+def test_csv_with_inf_or_beyond_float32_is_refused_before_training(tmp_path: Path, value: str, shown: str) -> None:
+    a = [str(v) for v in np.linspace(0, 1, 40)]
+    a[5] = value
+    path = _csv(tmp_path / "big.csv", ["normal"] * 30 + ["attack"] * 10, a)
+    proc = semiad("train", *QUICK, "model=iforest", "dataset=csv", f"dataset.source.path={path}",
+                  "dataset.source.label_column=label", "dataset.source.anomaly_values=[attack]",
+                  f"hydra.run.dir={tmp_path / 'run'}", tmp=tmp_path)
+    line = one_line_error(proc)
+    assert f"big.csv: column 'a' {shown} at data row 6 (1-based, header not counted)" in line
+    assert '"status": "failed"' in (tmp_path / "run" / "metrics.json").read_text()

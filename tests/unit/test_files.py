@@ -146,3 +146,55 @@ def test_unwritable_cache_still_loads(tmp_path, monkeypatch):
     monkeypatch.setattr(files, "cache_dir", lambda: blocker)
     out = files.cached_arrays("t", [blocker], lambda: {"a": np.ones(2)})
     assert out["a"].sum() == 2
+
+
+def _entry(name: str) -> Path:
+    (folder,) = [p for p in (files.cache_dir() / "arrays").iterdir() if p.name.startswith(f"{name}-")]
+    return folder
+
+
+def test_changed_bytes_in_a_cached_array_are_rebuilt(tmp_path, caplog):
+    inp = tmp_path / "in.bin"
+    inp.write_bytes(b"source")
+    calls = []
+
+    def decode():
+        calls.append(1)
+        return {"X": np.arange(1000, dtype=np.float32).reshape(100, 10), "y": np.arange(100) % 2}
+
+    fresh = decode()
+    files.cached_arrays("t", [inp], decode)
+    npy = _entry("t") / "X.npy"
+    data = bytearray(npy.read_bytes())
+    data[-40:-36] = np.float32(1234.5).tobytes()  # one value changed; header and size intact
+    npy.write_bytes(bytes(data))
+    assert np.load(npy)[-1, 0] == 1234.5  # a valid .npy that np.load reads without complaint
+    with caplog.at_level("WARNING", logger=files.__name__):
+        out = files.cached_arrays("t", [inp], decode)
+    assert len(calls) == 3  # the fresh decode above, the first fill, the rebuild
+    np.testing.assert_array_equal(out["X"], fresh["X"])
+    np.testing.assert_array_equal(out["y"], fresh["y"])
+    assert "X.npy does not match its recorded sha256" in caplog.text
+    caplog.clear()
+    again = files.cached_arrays("t", [inp], decode)  # the rebuilt entry is trusted again, silently
+    assert len(calls) == 3 and not caplog.text
+    np.testing.assert_array_equal(again["X"], fresh["X"])
+
+
+@pytest.mark.parametrize("meta", [None, b"{not json", b'{"keys": ["a"], "name": "t"}'])
+def test_missing_or_unusable_digest_record_rebuilds(tmp_path, caplog, meta):
+    inp = tmp_path / "in.bin"
+    inp.write_bytes(b"source")
+    calls = []
+
+    def decode():
+        calls.append(1)
+        return {"a": np.arange(7)}
+
+    files.cached_arrays("t", [inp], decode)
+    record = _entry("t") / "meta.json"
+    record.unlink() if meta is None else record.write_bytes(meta)
+    with caplog.at_level("WARNING", logger=files.__name__):
+        out = files.cached_arrays("t", [inp], decode)
+    assert len(calls) == 2 and out["a"].tolist() == list(range(7))
+    assert "rebuilding array cache" in caplog.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections import Counter
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 from semiad_cli.data import files
+from semiad_cli.data.source import Source
 from semiad_cli.data.sources import images
 from semiad_cli.data.sources.adbench import load_adbench
 from semiad_cli.data.sources.digits import load_breast_cancer
@@ -304,6 +306,90 @@ def test_table_errors(tmp_path):
     # not silently one-hot encoded
     with pytest.raises(DataError, match=r"column 'x' is numeric but holds non-numeric values \['abc'\]"):
         load_table(path=path, label_column="status", normal_values=["ok"])
+
+
+
+def _noise_sorted_by_label(n: int = 200):
+    """Pure-noise features, rows sorted by label: only the row number says which rows are anomalies."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"f1": rng.normal(size=n), "f2": rng.normal(size=n), "y": rng.random(n) < 0.2})
+    return df.sort_values("y", kind="stable").reset_index(drop=True).astype({"y": int})
+
+
+def test_table_with_written_index_is_refused(tmp_path):
+    path = tmp_path / "indexed.csv"
+    _noise_sorted_by_label().to_csv(path)  # pandas' default writes the index as an unnamed first column
+    with pytest.raises(DataError, match=r"unnamed columns \['Unnamed: 0'\].*drop_columns=\['Unnamed: 0'\]") as err:
+        load_table(path=path, label_column="y", anomaly_values=[1])
+    assert "\n" not in str(err.value)
+    src = load_table(path=path, label_column="y", anomaly_values=[1], drop_columns=["Unnamed: 0"])
+    assert src.X.shape == (200, 2)  # f1, f2: the index is gone
+    with pytest.raises(ConfigError, match=r"drop_columns names unknown columns \['id'\].*'Unnamed: 0', 'f1'"):
+        load_table(path=path, label_column="y", anomaly_values=[1], drop_columns=["id"])
+    with pytest.raises(ConfigError, match=r"drop_columns drops the label column 'y'"):
+        load_table(path=path, label_column="y", anomaly_values=[1], drop_columns=["Unnamed: 0", "y"])
+
+
+def test_table_with_a_second_label_column_is_refused(tmp_path):
+    df = _noise_sorted_by_label()
+    path = tmp_path / "dup.csv"
+    df.assign(y2=df["y"]).to_csv(path, index=False, header=["f1", "f2", "y", "y"])  # header "f1,f2,y,y"
+    with pytest.raises(DataError, match=r"duplicate column names \['y'\].*drop_columns=\['y\.1'\]") as err:
+        load_table(path=path, label_column="y", anomaly_values=[1])
+    assert "\n" not in str(err.value)
+    assert load_table(path=path, label_column="y", anomaly_values=[1], drop_columns=["y.1"]).X.shape == (200, 2)
+    # a column genuinely named like pandas' renamed copy, with no duplicate, is an ordinary feature
+    df.rename(columns={"f2": "y.1"}).to_csv(path, index=False)
+    assert load_table(path=path, label_column="y", anomaly_values=[1]).X.shape == (200, 2)
+
+
+def test_parquet_with_duplicate_column_names_is_refused(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    df = _noise_sorted_by_label()
+    path = tmp_path / "dup.parquet"
+    table = pa.table([df["f1"], df["f2"], df["y"], df["y"]], names=["f1", "f2", "y", "y"])
+    pq.write_table(table, path)  # pyarrow keeps both names; pandas could not write this
+    with pytest.raises(DataError, match=r"duplicate column names \['y'\].*drop_columns=\['y\.1'\]") as err:
+        load_table(path=path, label_column="y", anomaly_values=[1])
+    assert "\n" not in str(err.value)
+    assert load_table(path=path, label_column="y", anomaly_values=[1], drop_columns=["y.1"]).X.shape == (200, 2)
+
+
+@pytest.mark.parametrize(("value", "shown"), [("inf", "inf"), ("-inf", "-inf"), ("1e39", "1e+39"),
+                                              ("-3.5e38", "-3.5e+38")])
+def test_table_rejects_inf_and_values_beyond_float32(tmp_path, value, shown):
+    df = _frame().drop(columns=["kind"])
+    df["x"] = df["x"].astype(object)
+    df.loc[[2, 4], "x"] = value
+    path = tmp_path / "t.csv"
+    df.to_csv(path, index=False)
+    with pytest.raises(DataError, match=rf"column 'x' holds {re.escape(shown)}.*at data row 3 \(1-based, header not "
+                                        rf"counted; 2 such values\)") as err:
+        load_table(path=path, label_column="status", anomaly_values=["attack"])
+    assert "\n" not in str(err.value)
+    df.loc[[2, 4], "x"] = "3.4e38"  # large but representable in float32: fine
+    df.to_csv(path, index=False)
+    assert np.isfinite(load_table(path=path, label_column="status", anomaly_values=["attack"]).X).all()
+
+
+def test_array_sources_reject_inf_and_values_beyond_float32(tmp_path):
+    """The check is shared: an ADBench-style .npz (float64) with 1e39 or inf is refused at load time."""
+    X = np.random.default_rng(0).normal(size=(50, 4))
+    y = (np.arange(50) < 5).astype(np.int64)
+    (tmp_path / "adbench").mkdir()
+    X[7, 2] = 1e39
+    np.savez(tmp_path / "adbench" / "99_toy.npz", X=X, y=y)
+    with pytest.raises(DataError, match=r"adbench/99_toy.npz: column 3 \(1-based\) holds 1e\+39 .*at row 8 "):
+        load_adbench(name="toy", root=tmp_path)
+    X[7, 2] = -np.inf
+    np.savez(tmp_path / "adbench" / "99_toy.npz", X=X, y=y)
+    with pytest.raises(DataError, match=r"column 3 \(1-based\) holds -inf at row 8"):
+        load_adbench(name="toy", root=tmp_path)
+    with pytest.raises(DataError, match=r"toy: column 2 \(1-based\) holds NaN at row 1"):
+        Source(name="toy", X=np.array([[0.0, np.nan]], dtype=np.float32), labels=np.array([0]))
 
 
 # ------------------------------------------------------------------------------ LeNet

@@ -12,7 +12,7 @@ import numpy as np
 
 from semiad_cli.data import files
 from semiad_cli.data.files import DataFile
-from semiad_cli.data.source import Source
+from semiad_cli.data.source import Source, as_float32
 from semiad_cli.errors import ConfigError, DataError
 
 ADBENCH_URL = "https://github.com/Minqi824/ADBench/raw/main/adbench/datasets/Classical/"
@@ -70,12 +70,13 @@ def load_adbench(*, name: str, root=None) -> Source:
             raise DataError(
                 f"adbench/{fname}: {path} must hold arrays 'X' and 'y' (it has {sorted(z.files)})"
             )
-        X = np.asarray(z["X"], dtype=np.float32)
+        X = np.asarray(z["X"])
         y = np.asarray(z["y"]).ravel()
     if X.ndim != 2 or len(X) != len(y):
         raise DataError(f"adbench/{fname}: X{X.shape} and y{y.shape} do not match")
     if not set(np.unique(y).tolist()) <= {0, 1}:
         raise DataError(f"adbench/{fname}: y must be 0/1 (1 = anomaly), found {np.unique(y)[:10]}")
+    X = as_float32(X, f"adbench/{fname}")
     return Source(
         name=_short(fname),
         X=X,

@@ -15,7 +15,7 @@ import pandas as pd
 
 from semiad_cli.data import files
 from semiad_cli.data.files import DataFile
-from semiad_cli.data.source import FeatureInfo, Source
+from semiad_cli.data.source import FeatureInfo, Source, as_float32
 from semiad_cli.errors import ConfigError, DataError
 
 NSL_KDD_PAGE = "https://www.unb.ca/cic/datasets/nsl.html"
@@ -155,7 +155,7 @@ def _encode(train_file: str, test_file: str, label: str, paths) -> dict[str, np.
         parts.append(np.eye(len(cats), dtype=np.float64)[codes])
         groups.append(list(range(len(names), len(names) + len(cats))))
         names += [f"{col}={c}" for c in cats]
-    X = np.concatenate(parts, axis=1).astype(np.float32)
+    X = as_float32(np.concatenate(parts, axis=1), "nsl-kdd", columns=names, row="row {} (1-based, training rows first)")
     binary = [i for i, c in enumerate(numeric) if set(np.unique(num[c])) <= {0.0, 1.0}]
     return {
         "X": X,

@@ -11,7 +11,7 @@ import scipy.io
 
 from semiad_cli.data import files
 from semiad_cli.data.files import DataFile
-from semiad_cli.data.source import Source
+from semiad_cli.data.source import Source, as_float32
 from semiad_cli.errors import ConfigError, DataError
 
 ODDS_PAGE = "http://odds.cs.stonybrook.edu"
@@ -44,7 +44,7 @@ def load_odds(*, name: str, root=None) -> Source:
     spec = DataFile(f"odds/{key}.mat", (f"sha256:{sha}",), source=f"{ODDS_PAGE} ({key} page)")
     path = files.locate(spec, root, what=f"odds/{key}")
     mat = scipy.io.loadmat(path)
-    X = np.asarray(mat["X"], dtype=np.float32)
+    X = as_float32(mat["X"], f"odds/{key}")
     y = np.asarray(mat["y"]).ravel().astype(np.int64)
     if X.shape != (n, d) or int(y.sum()) != n_out or not set(np.unique(y)) <= {0, 1}:
         raise DataError(

@@ -4,37 +4,108 @@ The label column marks anomalies (``anomaly_values``) or normals (``normal_value
 an optional ``class_column`` gives anomaly classes for per-class metrics and
 known/unknown splits. Categorical columns become one-hot groups and 0/1 numeric
 columns are recorded as binary (``FeatureInfo``), which the synthetic-anomaly
-generator needs. Problems (missing file, unknown column, NaN, text in a numeric
-column) raise one-line errors that name the column.
+generator needs. Problems (missing file, unknown column, NaN, inf or values beyond
+float32, text in a numeric column) raise one-line errors that name the column.
+
+Columns without a name or with the name of another column are refused: pandas'
+``to_csv()`` writes the index as an unnamed first column, which predicts the label
+when the file is sorted by it, and a second ``y`` (read as ``y.1``) is a copy of
+the label. ``drop_columns`` removes them before any check.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from semiad_cli.data.source import FeatureInfo, Source
+from semiad_cli.data.source import FeatureInfo, Source, check_values
 from semiad_cli.errors import ConfigError, DataError
 
 NORMAL_LABEL = "normal"
+# names pandas gives to columns without one (and that an earlier round trip may have written as real names)
+_UNNAMED = re.compile(r"Unnamed: \d+(\.\d+)?|__index_level_\d+__")
 
 
-def _read(path: Path) -> pd.DataFrame:
+def _dedupe(names: list[str]) -> list[str]:
+    """pandas' renaming of repeated CSV names (``y, y`` -> ``y, y.1``), for parquet files that keep them."""
+    out: list[str] = []
+    taken = set(names)
+    for name in names:
+        if name in out:
+            k = 1
+            while f"{name}.{k}" in taken:
+                k += 1
+            taken.add(f"{name}.{k}")
+            name = f"{name}.{k}"
+        out.append(name)
+    return out
+
+
+def _read_frame(path: Path) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The table with unique string column names, and each name's spelling in the file's header.
+
+    pandas renames a repeated CSV name (``y.1``) and names an empty one ``Unnamed: <i>``;
+    the header row itself shows which columns were really repeated or empty. A parquet
+    file may hold repeated names, which pyarrow cannot turn into a frame: they get
+    pandas' CSV names, so ``drop_columns`` works the same for both formats.
+    """
     suffixes = "".join(path.suffixes).lower()
+    if ".parquet" in suffixes or suffixes.endswith(".pq"):
+        import pyarrow.parquet as pq
+
+        raw = [str(c) for c in pq.read_schema(path).names]
+        if len(set(raw)) == len(raw):
+            df = pd.read_parquet(path)
+        else:
+            # ParquetFile, not read_table: the dataset reader behind read_table refuses repeated names
+            df = pq.ParquetFile(path).read().rename_columns(_dedupe(raw)).to_pandas()
+    else:
+        df = pd.read_csv(path)
+        head = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+        raw = [str(v) for v in head.iloc[0]] if len(head) else []
+    df.columns = [str(c) for c in df.columns]
+    if len(raw) != len(df.columns):  # parquet index columns, or a header shorter than its rows
+        raw = list(df.columns)
+    return df, dict(zip(df.columns, raw, strict=True))
+
+
+def _read(path: Path) -> tuple[pd.DataFrame, dict[str, str]]:
     try:
-        if ".parquet" in suffixes or suffixes.endswith(".pq"):
-            return pd.read_parquet(path)
-        return pd.read_csv(path)
+        return _read_frame(path)
     except ImportError as exc:
         raise DataError(
             f"reading {path} needs an optional package: {exc} (pip install 'semiad-cli[parquet]')"
         ) from exc
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, OSError) as exc:
-        raise DataError(f"cannot read table {path}: {exc}") from exc
+        reason = " ".join(str(exc).split())  # pyarrow's messages span lines
+        raise DataError(f"cannot read table {path}: {reason}") from exc
+
+
+def _check_names(df: pd.DataFrame, header: dict[str, str], fname: str) -> None:
+    """Refuse unnamed and repeated columns (after ``drop_columns``): either can leak the label."""
+    unnamed = [c for c in df.columns if not header[c].strip() or _UNNAMED.fullmatch(header[c])]
+    if unnamed:
+        raise DataError(
+            f"{fname}: unnamed columns {unnamed} (often the index written by DataFrame.to_csv(), which predicts "
+            f"the label when the rows are sorted by it); drop them with dataset.source.drop_columns={unnamed} "
+            f"or write the file with index=False"
+        )
+    copies: dict[str, list[str]] = {}
+    for c in df.columns:
+        copies.setdefault(header[c], []).append(c)
+    repeated = {name: cols for name, cols in copies.items() if len(cols) > 1}
+    if repeated:
+        read_as = "; ".join(f"{name!r} read as {cols}" for name, cols in repeated.items())
+        extra = [c for cols in repeated.values() for c in cols[1:]]
+        raise DataError(
+            f"{fname}: duplicate column names {list(repeated)} ({read_as}); a copy of the label would become a "
+            f"feature: rename them in the file or drop the copies with dataset.source.drop_columns={extra}"
+        )
 
 
 def _as_list(value) -> list:
@@ -85,7 +156,8 @@ def load_table(
             string, category or bool column, except text columns whose values are mostly
             (over half) numbers: those are numeric columns with stray strings and raise
             a ``DataError``. Any other column must be numeric.
-        drop_columns: columns ignored entirely (ids, timestamps).
+        drop_columns: columns removed before anything else is checked (ids, timestamps,
+            a written index ``'Unnamed: 0'``, a repeated name as pandas reads it: ``'y.1'``).
         name: dataset name for reports; default the file stem.
 
     Returns:
@@ -104,18 +176,24 @@ def load_table(
         raise ConfigError(
             "dataset.source: give exactly one of anomaly_values or normal_values (values of the label column)"
         )
-    df = _read(path)
-    cols = [str(c) for c in df.columns]
-    df.columns = cols
-    for key, col in (("label_column", label_column), ("class_column", class_column)):
-        if col is not None and col not in cols:
-            raise ConfigError(f"dataset.source.{key}={col!r} is not a column of {path.name}; columns: {cols}")
+    df, header = _read(path)
+    cols = list(df.columns)
     for key, group in (("drop_columns", drop_columns), ("categorical_columns", categorical_columns or [])):
         missing = [c for c in _as_list(group) if c not in cols]
         if missing:
             raise ConfigError(
                 f"dataset.source.{key} names unknown columns {missing}; columns of {path.name}: {cols}"
             )
+    for key, col in (("label_column", label_column), ("class_column", class_column)):
+        if col is not None and col not in cols:
+            raise ConfigError(f"dataset.source.{key}={col!r} is not a column of {path.name}; columns: {cols}")
+        if col is not None and col in _as_list(drop_columns):
+            raise ConfigError(
+                f"dataset.source.drop_columns drops the {key.replace('_', ' ')} {col!r}; remove it from drop_columns"
+            )
+    df = df.drop(columns=_as_list(drop_columns))
+    cols = list(df.columns)
+    _check_names(df, header, path.name)
 
     label = df[label_column]
     if label.isna().any():
@@ -198,6 +276,10 @@ def load_table(
                 f"{int(bad.sum())} rows; list it in dataset.source.categorical_columns or clean it"
             )
         arr = values.to_numpy(dtype=np.float64)
+        check_values(
+            arr[:, None], path.name, columns=[c], row="data row {} (1-based, header not counted)",
+            fix=f"fix those rows or drop the column with dataset.source.drop_columns=[{c!r}]",
+        )
         if set(np.unique(arr).tolist()) <= {0.0, 1.0}:
             binary.append(len(blocks))
         blocks.append(arr[:, None])
