@@ -64,6 +64,8 @@ class Trainer:
         val_fraction: fraction of the training part held out for validation (stratified by label).
         patience: early-stopping patience in epochs on the validation loss (null/0: off); the
             best-validation weights are restored at the end.
+        min_steps: no early stop before this many optimizer steps in all (on a small set at batch
+            1024 an epoch is one step, and patience 7 would stop after a handful of steps).
         checkpoint_every: write ``checkpoints/last.pt`` every N epochs (and always at the end).
         progress: tqdm bar (null: only when stderr is a terminal).
         amp: bfloat16/float16 autocast on CUDA.
@@ -83,8 +85,9 @@ class Trainer:
                  val_fraction: float = 0.0, patience: int | None = None, checkpoint_every: int = 1,
                  progress: bool | None = None, amp: bool = False, grad_clip: float | None = None,
                  resume: bool = False, compile: bool = False, flat_params: bool = True,
-                 balanced_batches: float | None = None) -> None:
+                 balanced_batches: float | None = None, min_steps: int = 0) -> None:
         check_range("trainer.max_epochs", max_epochs, 0)
+        check_range("trainer.min_steps", min_steps, 0)
         if balanced_batches is not None:
             check_range("trainer.balanced_batches", balanced_batches, 0.0, 1.0)
             if not 0 < balanced_batches < 1:
@@ -101,7 +104,7 @@ class Trainer:
         self.val_fraction, self.patience = val_fraction, patience
         self.checkpoint_every, self.progress, self.amp = checkpoint_every, progress, amp
         self.grad_clip, self.resume, self.compile, self.flat_params = grad_clip, resume, compile, flat_params
-        self.balanced_batches = balanced_batches
+        self.balanced_batches, self.min_steps = balanced_batches, int(min_steps)
         self.history: list[dict[str, float]] = []
         self.epochs_run = 0
         self.best_epoch: int | None = None
@@ -221,6 +224,7 @@ class Trainer:
                     self._diverged(epoch, sums, ckpt_path)
                 record = {k: v / max(n_steps, 1) for k, v in sums.items()}
                 record["epoch"] = epoch + 1
+                record["steps"] = n_steps
                 record["seconds"] = time.perf_counter() - t0
                 if Xv is not None:
                     record["val_loss"] = self._val_loss(model, Xv, Sv)
@@ -233,7 +237,8 @@ class Trainer:
                 bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k in ("loss", "val_loss")})
                 log.debug("epoch %d/%d %s", epoch + 1, self.max_epochs,
                          " ".join(f"{k}={v:.5g}" for k, v in record.items() if k != "epoch"))
-                stop = bool(self.patience) and Xv is not None and bad_epochs >= self.patience
+                stop = (bool(self.patience) and Xv is not None and bad_epochs >= self.patience
+                        and sum(h.get("steps", 0) for h in self.history) >= self.min_steps)
                 if (epoch + 1) % self.checkpoint_every == 0 or stop:
                     self._save_progress(ckpt_path, model, optimizer, scheduler, gen, epoch + 1, best_val, bad_epochs,
                                         best_state)

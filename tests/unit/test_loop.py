@@ -164,3 +164,52 @@ def test_checkpoint_of_other_shape_is_one_line_error(tmp_path: Path) -> None:
 def test_empty_training_part_is_a_data_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="training part is empty"):
         trainer().fit(fresh_model(), part(0), None, tmp_path, seed=0)
+
+
+def test_min_steps_holds_early_stopping_back(tmp_path: Path) -> None:
+    """Validation loss that never improves: patience 1 stops at epoch 2, unless min_steps asks for more steps."""
+
+    class Worse(Toy):
+        def loss(self, x, semi):
+            fit, parts = super().loss(x, semi)
+            return fit + 10.0 * self.calls, parts  # val loss grows with every call
+
+    data, val = part(16), part(8, seed=1)  # 16 rows, batch 8: 2 steps per epoch
+    early = trainer(max_epochs=10, patience=1, val_fraction=0.0, scheduler=None)
+    torch.manual_seed(0)
+    early.fit(Worse(), data, val, tmp_path / "a", seed=0)
+    held = trainer(max_epochs=10, patience=1, val_fraction=0.0, scheduler=None, min_steps=12)
+    torch.manual_seed(0)
+    held.fit(Worse(), data, val, tmp_path / "b", seed=0)
+    assert early.epochs_run == 2
+    assert held.epochs_run == 6  # 12 steps = 6 epochs of 2 steps, then patience applies
+    assert [h["steps"] for h in held.history] == [2] * 6
+
+
+def test_balanced_batches_put_labeled_anomalies_in_every_step(tmp_path: Path) -> None:
+    seen: list[int] = []
+
+    class Count(Toy):
+        def loss(self, x, semi):
+            seen.append(int((semi == -1).sum()))
+            return super().loss(x, semi)
+
+    p = part(40)
+    p.semi[:2] = -1
+    t = trainer(max_epochs=1, batch_size=8, balanced_batches=0.25, scheduler=None)
+    torch.manual_seed(0)
+    t.fit(Count(), p, None, tmp_path, seed=0)
+    assert seen == [2] * 7  # 38 other rows in batches of 6, each with round(0.25 * 8) = 2 anomalies
+
+
+def test_after_fit_is_called_once_with_the_training_data(tmp_path: Path) -> None:
+    calls = []
+
+    class Hook(Toy):
+        def after_fit(self, X, semi):
+            calls.append(len(X))
+
+    t = trainer(max_epochs=2, scheduler=None)
+    torch.manual_seed(0)
+    t.fit(Hook(), part(20), None, tmp_path, seed=0)
+    assert calls == [20]
