@@ -37,7 +37,7 @@ def _run_task(task, cfg: DictConfig):
     In a multirun, a failing job is recorded (``metrics.json`` status ``failed``) and the
     sweep goes on; ``semiad table`` lists such jobs.
     """
-    from semiad_cli import sweeps
+    from semiad_cli import runlock, sweeps
 
     hc = HydraConfig.get()
     out_dir = Path(hc.runtime.output_dir)
@@ -45,6 +45,14 @@ def _run_task(task, cfg: DictConfig):
     job = sweeps.start_job(cfg, hc)  # multirun only: thread budget, resume, sweep.csv row
     if job is not None and (done := job.reusable()) is not None:
         return job.finish(done, None, reused=True)
+    try:  # one run per folder; a completed one only with overwrite=true (single runs: claimed in main already)
+        runlock.claim(out_dir, overwrite=cfg.get("overwrite") is True)
+    except SemiadError as err:  # another run's folder: say so, but write nothing into it
+        if multirun:
+            log.error("job failed: %s", err)
+            return job.finish({"status": "failed", "error": str(err)}, None)
+        print(f"semiad: error: {err}", file=sys.stderr)
+        sys.exit(2)
     t_start = time.perf_counter()
     try:
         metrics = task(cfg, out_dir)
@@ -66,6 +74,8 @@ def _run_task(task, cfg: DictConfig):
         if job is not None:
             job.finish({"status": "failed", "error": f"{type(err).__name__}: {err}"}, time.perf_counter() - t_start)
         raise
+    finally:
+        runlock.release(out_dir)
     if job is not None:
         return job.finish(metrics, time.perf_counter() - t_start)
     objective = metrics.get("objective") if isinstance(metrics, dict) else None
@@ -163,26 +173,31 @@ def main(argv: list[str] | None = None) -> int:
         except SemiadError as err:
             print(f"semiad: error: {err}", file=sys.stderr)
             return 2
-    from semiad_cli.overrides import check_group_choices, check_overrides, resume_args
+    from semiad_cli import runlock
+    from semiad_cli.overrides import check_evaluate_overrides, check_group_choices, check_overrides, resume_args
     from semiad_cli.sweeps import missing_plugin
 
     args = argv[1:]
     try:
-        args = resume_args(args) if command == "train" else args
+        args = resume_args(args, CONFIG_DIR) if command == "train" else args
     except SemiadError as err:
         print(f"semiad: error: {err}", file=sys.stderr)
         return 2
-    problem = (missing_plugin(args) or check_group_choices(args, CONFIG_DIR)
+    problem = ((check_evaluate_overrides(args, CONFIG_DIR) if command == "evaluate" else None)
+               or missing_plugin(args) or check_group_choices(args, CONFIG_DIR)
                or check_overrides(command, args, CONFIG_DIR))
     if problem:
         print(f"semiad: error: {problem}", file=sys.stderr)
         return 2
     sys.argv = [f"semiad {command}", *args]
     try:
+        runlock.claim_named_run_dir(args)  # before Hydra writes its .hydra/ record into the folder
         app()
-    except SemiadError as err:  # errors raised before a task starts (e.g. by a sweeper)
+    except SemiadError as err:  # errors raised before a task starts (e.g. by a sweeper, a busy run folder)
         print(f"semiad: error: {err}", file=sys.stderr)
         return 2
+    finally:
+        runlock.release_all()
     return 0
 
 

@@ -30,6 +30,10 @@ class TrainingError(SemiadError):
     """Training diverged (NaN/inf loss) or otherwise could not finish."""
 
 
+class RunFolderError(SemiadError):
+    """The run folder is in use by another run, or holds a completed run that would be overwritten."""
+
+
 def check_range(name: str, value: float, low: float | None = None, high: float | None = None) -> None:
     """Raise ``ConfigError`` naming the key when ``value`` is outside ``[low, high]``."""
     if value is None:

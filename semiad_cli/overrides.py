@@ -1,6 +1,7 @@
 """Command-line overrides checked before Hydra runs: one-line errors for the common mistakes
-(unknown group choice, unknown key, wrong type) and ``resume_from=<run>`` translated into that
-run's own overrides. Kept out of ``cli.py`` so the dispatcher stays thin."""
+(unknown group choice, unknown key, wrong type, an ``evaluate`` override it would ignore) and
+``resume_from=<run>`` translated into that run's own overrides, refusing any that would change
+what the run computes. Kept out of ``cli.py`` so the dispatcher stays thin."""
 
 from __future__ import annotations
 
@@ -38,12 +39,24 @@ def _override_key(item: str) -> str:
     return item.partition("=")[0].lstrip("+~")
 
 
-def resume_args(args: list[str]) -> list[str]:
+# Overrides a resumed run accepts: they change how it runs, never what it computes. trainer.max_epochs
+# is checked on its own (not below the epochs already trained); anything else must keep the run's value.
+RESUME_SAFE = ("trainer.num_threads", "trainer.progress", "trainer.device", "trainer.checkpoint_every",
+               "hydra.verbose", "hydra.job_logging", "hydra.hydra_logging", "hydra/job_logging", "hydra/hydra_logging")
+EPOCHS = "trainer.max_epochs"
+_RESUME_ALLOWED = ("a resume accepts only trainer.max_epochs (not below the epochs already trained), "
+                   "trainer.num_threads, trainer.progress, trainer.device, trainer.checkpoint_every and logging "
+                   "(hydra.verbose, hydra/job_logging); start a new run for other settings")
+
+
+def resume_args(args: list[str], config_dir: str) -> list[str]:
     """Turn ``resume_from=<run_dir>`` into that run's own overrides plus ``hydra.run.dir=<run_dir>
     trainer.resume=true``, so the run continues in the same folder from ``checkpoints/last.pt``.
 
-    Overrides given now replace the saved ones with the same key (e.g. more epochs). Raises
-    ``ConfigError`` when the folder is not a resumable run.
+    Overrides given now may only change how the run goes on (``RESUME_SAFE``, more epochs) or
+    repeat the run's own values; the rest would put another experiment's name on its weights.
+    Raises ``ConfigError`` when the folder is not a resumable run or an override is refused,
+    before anything in the folder is written.
     """
     from semiad_cli.errors import ConfigError
 
@@ -61,9 +74,118 @@ def resume_args(args: list[str]) -> list[str]:
     if "'" in str(run_dir):
         raise ConfigError(f"resume_from={run_dir}: folder names with a quote cannot be resumed")
     rest = [a for a in args if not a.startswith("resume_from=")]
+    saved_overrides = [str(o) for o in (OmegaConf.load(saved) or [])]
+    _check_resume_overrides(run_dir, rest, saved_overrides, config_dir)
     mine = {"hydra.run.dir", "trainer.resume", "resume_from"} | {_override_key(a) for a in rest if "=" in a}
-    old = [str(o) for o in (OmegaConf.load(saved) or []) if _override_key(str(o)) not in mine]
+    old = [o for o in saved_overrides if _override_key(o) not in mine]
     return [*old, *rest, f"hydra.run.dir='{run_dir}'", "trainer.resume=true"]
+
+
+def _check_resume_overrides(run_dir: Path, overrides: list[str], saved: list[str], config_dir: str) -> None:
+    """Raise ``ConfigError`` naming every override that would change what the resumed run computes."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    from semiad_cli.errors import ConfigError
+
+    items = [a for a in overrides if not a.startswith("-") and ("=" in a or a.startswith("~"))]
+    try:
+        parsed = OverridesParser.create().parse_overrides(items)
+    except HydraException:
+        return  # bad syntax: check_overrides reports it before Hydra runs
+    run_cfg, choices = _saved_run(run_dir)
+    changed, epochs = [], None
+    for o in parsed:
+        key = o.key_or_group
+        if o.input_line in saved or _keeps_value(o, run_cfg, choices, config_dir):
+            continue
+        if key == EPOCHS and not o.is_delete() and not o.is_sweep_override() and o.package is None:
+            epochs = o
+            continue
+        if o.package is None and not o.is_delete() and any(key == s or key.startswith(f"{s}.") for s in RESUME_SAFE):
+            continue
+        changed.append(o.input_line)
+    if changed:
+        raise ConfigError(f"resume_from={run_dir}: {', '.join(changed)} would change what this run computes "
+                          f"(its data, split, model, training, synthetic anomalies or seed); {_RESUME_ALLOWED}")
+    if epochs is not None:
+        _check_more_epochs(run_dir, epochs.input_line, epochs.value())
+
+
+def _saved_run(run_dir: Path):
+    """The run's resolved ``config.yaml`` and its config-group choices from ``.hydra/hydra.yaml``."""
+    config = run_dir / "config.yaml"
+    run_cfg = OmegaConf.load(config) if config.is_file() else OmegaConf.create()
+    hydra_file = run_dir / ".hydra" / "hydra.yaml"
+    choices = {}
+    if hydra_file.is_file():
+        node = OmegaConf.select(OmegaConf.load(hydra_file), "hydra.runtime.choices", default=None)
+        choices = OmegaConf.to_container(node) if node is not None else {}
+    return run_cfg, choices
+
+
+def _keeps_value(o, run_cfg, choices: dict, config_dir: str) -> bool:
+    """True when the override sets what the run already has (a group's choice, a key's value)."""
+    if o.is_delete() or o.is_sweep_override() or o.package is not None:
+        return False
+    key, value = o.key_or_group, o.value()
+    if key in choices or (Path(config_dir) / key).is_dir():
+        return choices.get(key) == (None if value is None else str(value))
+    missing = object()
+    old = OmegaConf.select(run_cfg, key, default=missing, throw_on_missing=False)
+    if old is missing:
+        return False
+    if OmegaConf.is_config(old):
+        old = OmegaConf.to_container(old, resolve=True)
+    if isinstance(old, bool) or isinstance(value, bool):
+        return old is value  # True == 1 in Python, not in a config
+    return old == value
+
+
+def _check_more_epochs(run_dir: Path, line: str, value) -> None:
+    """``trainer.max_epochs`` on a resume: not below the epochs in the checkpoint, and not once training finished."""
+    from semiad_cli.errors import ConfigError
+
+    if isinstance(value, bool) or not isinstance(value, int):
+        return  # the wrong type: check_overrides reports it
+    from semiad_cli import results
+    from semiad_cli.models.base import STATE_FILE
+    from semiad_cli.training.checkpoint import load_checkpoint
+
+    path = run_dir / results.CHECKPOINT_DIR / STATE_FILE
+    state = load_checkpoint(path).get("trainer") if path.is_file() else None
+    if not isinstance(state, dict):
+        return  # nothing trained yet (or a closed-form model): the new budget applies from the start
+    trained = int(state.get("epoch", 0))
+    if state.get("finished"):
+        raise ConfigError(f"resume_from={run_dir}: {line} cannot change this run: its training already ended after "
+                          f"{trained} epochs and only scoring is left; resume without {EPOCHS}")
+    if value < trained:
+        raise ConfigError(f"resume_from={run_dir}: {line} is below the {trained} epochs this run already trained; "
+                          f"give {EPOCHS}={trained} or more")
+
+
+def check_evaluate_overrides(overrides: list[str], config_dir: str) -> str | None:
+    """One-line message for an ``evaluate`` override it would ignore (``+dataset=…``, ``seed=…``).
+
+    ``evaluate`` rebuilds data, split, model and seed from the run's ``config.yaml``; Hydra
+    would add such keys to the evaluate config and nothing would read them.
+    """
+    declared = OmegaConf.load(Path(config_dir) / "evaluate.yaml")
+    accepted = [str(k) for k in declared if k not in ("defaults", "hydra", "task_name")]
+    bad = []
+    for item in overrides:
+        if item.startswith("-") or ("=" not in item and not item.startswith("~")):
+            continue
+        key = _override_key(item)
+        if key.split(".")[0].split("/")[0] == "hydra" or key in accepted:
+            continue
+        bad.append(item)
+    if not bad:
+        return None
+    return (f"semiad evaluate does not take {', '.join(bad)}: it rebuilds data, split, model and seed from the run's "
+            f"config.yaml; it accepts only {', '.join(f'{k}=' for k in accepted)} and hydra.* overrides "
+            f"(to score other settings, train a run with them)")
 
 
 def check_overrides(config_name: str, overrides: list[str], config_dir: str) -> str | None:

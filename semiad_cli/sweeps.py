@@ -169,7 +169,7 @@ class SweepJob:
         if metrics.get("status") != "completed":
             return None
         if row.get("overrides") != " ".join(self.overrides):
-            log.warning("resume: job %d was run with other overrides (%s); running it again",
+            log.warning("resume: job %d was run with other overrides (%s); not reusing its result",
                         self.num, row.get("overrides"))
             return None
         log.info("resume: job %d already completed in %s; not training it again", self.num, self.out_dir)

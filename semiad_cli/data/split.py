@@ -30,6 +30,7 @@ Semi-supervised labels follow Deep SAD: +1 known normal, 0 unlabeled, −1 known
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import random
@@ -66,6 +67,15 @@ class Part:
 
     def __len__(self) -> int:
         return len(self.X)
+
+    def fingerprint(self) -> str:
+        """sha256 over ``X`` (dtype, shape, bytes) and the labels ``y``: ``semiad evaluate`` compares it
+        with the training run's to tell when the data it scores are not the data the run saw."""
+        X = np.ascontiguousarray(self.X)
+        digest = hashlib.sha256(f"{X.dtype.str}{X.shape}".encode())
+        digest.update(X)
+        digest.update(np.ascontiguousarray(self.y, dtype=np.int64))
+        return digest.hexdigest()
 
     def take(self, rows: np.ndarray) -> Part:
         return Part(self.X[rows], self.y[rows], self.semi[rows], self.cls[rows], self.index[rows])

@@ -4,6 +4,7 @@ rescore its test part and compare with the metrics written at train time."""
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -39,14 +40,35 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
     parts = model.score_parts(split.test.X)
     metrics = evaluate_scores(split, scores, parts)
     metrics.update({"run_dir": str(run_dir), "dataset": run_cfg.dataset.name, "model": type(model).__name__,
-                    "seed": int(run_cfg.seed)})
+                    "seed": int(run_cfg.seed),
+                    "data_sha256": {"train": split.train.fingerprint(), "test": split.test.fingerprint()}})
     train_file = run_dir / results.METRICS_JSON
     if train_file.is_file():
         before = results.read_json(train_file)
         metrics["matches_train"] = {k: before.get(k) == metrics[k] for k in ("auroc", "aupr")}
         metrics["train_metrics"] = {k: before.get(k) for k in ("auroc", "aupr")}
+        _check_same_data(run_dir, before.get("data_sha256"), metrics)
     out_dir = Path(out_dir)
     results.write_scores(out_dir / results.SCORES_CSV, split.test, scores, parts)
     results.write_metrics(out_dir, metrics)
     log.info("rescored %s: AUROC %.4f AUPR %.4f", run_dir, metrics["auroc"], metrics["aupr"])
     return metrics
+
+
+def _check_same_data(run_dir: Path, trained: dict | None, metrics: dict) -> None:
+    """Warn on the console when the test data differ from those the run was scored on at train time.
+
+    The data files (or ``data_root``) may have changed since training; the new numbers are then
+    not the run's, and without a word they would pass for a reproduction.
+    """
+    if not isinstance(trained, dict) or not trained.get("test"):
+        log.info("%s records no data fingerprint (trained before semiad stored one); data not compared", run_dir)
+        return
+    now = metrics["data_sha256"]["test"]
+    metrics["data_matches_train"] = now == trained["test"]
+    if metrics["data_matches_train"]:
+        return
+    message = (f"the test data differ from those {run_dir} was scored on at train time (sha256 {trained['test'][:16]} "
+               f"then, {now[:16]} now): the data files changed since training, so these metrics are not the run's")
+    log.debug("data fingerprint mismatch: %s", message)
+    print(f"semiad: warning: {message}", file=sys.stderr)

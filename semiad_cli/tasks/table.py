@@ -49,7 +49,8 @@ ALIASES = {
 PRIORITY = ("dataset", "model", *list(ALIASES)[1:])
 
 # Keys that never identify a setting: seeds, paths, run bookkeeping, Hydra's own.
-_IGNORE_EXACT = {"seed", "data_root", "run_root", "run_dir", "task_name", "model._target_", "dataset.name"}
+_IGNORE_EXACT = {"seed", "data_root", "run_root", "run_dir", "task_name", "overwrite", "model._target_",
+                 "dataset.name"}
 _IGNORE_PREFIX = ("hydra.", "model.net.")
 _IGNORE_LEAF = {"device", "num_threads", "progress", "resume", "checkpoint_every", "download"}
 _PATH_WORDS = {"root", "path", "dir", "cache", "file", "folder"}  # words of a leaf name

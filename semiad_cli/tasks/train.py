@@ -59,6 +59,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
         "seed": int(cfg.seed),
         "normal_classes": [str(c) for c in split.normal_classes],
         "known_anomaly_classes": [str(c) for c in split.known_anomaly_classes],
+        "data_sha256": {"train": split.train.fingerprint(), "test": split.test.fingerprint()},  # for evaluate
         "split": {**split.counts, "n_train_fit": len(train), "n_val": len(val) if val is not None else 0,
                   **n_synthetic},
         "train": trainer.summary(),

@@ -1,0 +1,68 @@
+"""One run per folder: a busy run folder and a completed one are refused, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from semiad_cli import runlock
+from tests.e2e.test_bad_inputs import QUICK, one_line_error, semiad
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_second_run_on_a_busy_folder_fails_at_once(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    runlock.claim(run_dir)  # this test process holds the folder, as a run in progress does
+    try:
+        t0 = time.monotonic()
+        line = one_line_error(semiad("train", *QUICK, f"hydra.run.dir={run_dir}"))
+        assert time.monotonic() - t0 < 60  # refused, not queued behind the running one
+        assert f"{run_dir.resolve()} is in use by another semiad run" in line
+        assert f"pid {os.getpid()} on {socket.gethostname()}" in line
+        assert not (run_dir / ".hydra").exists() and not (run_dir / "metrics.json").exists()
+    finally:
+        runlock.release(run_dir)
+
+
+def test_a_completed_run_folder_is_reused_only_with_overwrite(tmp_path: Path) -> None:
+    run_dir = tmp_path / "sweep" / "0"
+    first = semiad("train", *QUICK, f"hydra.run.dir={run_dir}")
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert not (run_dir / runlock.OWNER_FILE).exists()  # the claim ends with the run
+    before = snapshot(run_dir)
+
+    line = one_line_error(semiad("train", *QUICK, "seed=2", f"hydra.run.dir={run_dir}"))
+    assert f"{run_dir.resolve()} holds a completed run" in line and "overwrite=true" in line
+    assert snapshot(run_dir) == before  # nothing written: not even Hydra's .hydra/ record
+
+    # a sweep job in that folder (job 0 of hydra.sweep.dir) is refused the same way and recorded as failed
+    sweep = semiad("train", "--multirun", *QUICK, "seed=3", f"hydra.sweep.dir={run_dir.parent}")
+    assert sweep.returncode == 0, sweep.stderr[-2000:]
+    row = pd.read_csv(run_dir.parent / "sweep.csv").iloc[0]
+    assert row["status"] == "failed" and "holds a completed run" in row["error"]
+    for name in ("metrics.json", "config.yaml", "scores.csv", "checkpoints/last.pt"):
+        assert (run_dir / name).read_bytes() == before[name], name
+
+    again = semiad("train", *QUICK, "seed=2", "overwrite=true", f"hydra.run.dir={run_dir}")
+    assert again.returncode == 0, again.stderr[-2000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["seed"] == 2
+
+
+def test_an_unusable_run_folder_is_one_line_before_hydra_starts(tmp_path: Path, capsys) -> None:
+    from semiad_cli.cli import main
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["train", "trainer=quick", f"hydra.run.dir={blocker / 'run'}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"semiad: error: cannot write into the run folder {blocker.resolve() / 'run'} (Not a directory); "
+                   "choose a writable hydra.run.dir"]
