@@ -25,7 +25,18 @@ from semiad_cli.errors import SemiadError
 
 log = logging.getLogger("semiad_cli.cli")
 
-CONFIG_DIR = os.environ.get("SEMIAD_CONFIG_DIR") or str(Path(__file__).resolve().parent.parent / "configs")
+
+def find_config_dir() -> str:
+    """``$SEMIAD_CONFIG_DIR``, else the configs shipped inside the package (a wheel install),
+    else the checkout's top-level ``configs/`` (an editable install; setup.py copies it into wheels)."""
+    if os.environ.get("SEMIAD_CONFIG_DIR"):
+        return os.environ["SEMIAD_CONFIG_DIR"]
+    package = Path(__file__).resolve().parent
+    candidates = (package / "configs", package.parent / "configs")
+    return str(next((c for c in candidates if (c / "train.yaml").is_file()), candidates[0]))
+
+
+CONFIG_DIR = find_config_dir()
 
 # A short random id in run folder names keeps two runs started in the same second apart.
 OmegaConf.register_new_resolver("semiad.uid", lambda: secrets.token_hex(3), use_cache=True, replace=True)
@@ -93,18 +104,30 @@ def _record_status(out_dir: Path, status: str, message: str) -> None:
         pass
 
 
+def _run_shown(task, cfg: DictConfig):
+    """``_run_task`` with the run folder printed at the start and the end; a sweep's jobs stay quiet
+    (``folders.SweepFolder`` prints the sweep folder once)."""
+    from semiad_cli import folders
+
+    hc = HydraConfig.get()
+    if hc.mode == RunMode.MULTIRUN:
+        return _run_task(task, cfg)
+    with folders.announced_run(Path(hc.runtime.output_dir)):
+        return _run_task(task, cfg)
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def train_app(cfg: DictConfig):
     from semiad_cli.tasks import train
 
-    return _run_task(train.run, cfg)
+    return _run_shown(train.run, cfg)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
 def evaluate_app(cfg: DictConfig):
     from semiad_cli.tasks import evaluate
 
-    return _run_task(evaluate.run, cfg)
+    return _run_shown(evaluate.run, cfg)
 
 
 def table_cmd(argv: list[str]) -> int:

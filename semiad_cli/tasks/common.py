@@ -46,6 +46,8 @@ def load_split(cfg: DictConfig) -> tuple[Split, float]:
     """Load the dataset source and apply the split protocol; returns (split, seconds)."""
     t0 = time.perf_counter()
     source = build(cfg.dataset.source, "dataset.source")
+    if OmegaConf.is_missing(cfg.dataset, "name"):  # dataset=csv: the run is named after its file
+        cfg.dataset.name = source.name
     split_cfg = OmegaConf.to_container(cfg.dataset.split, resolve=True)
     split = build_split(source, seed=int(cfg.seed), **split_cfg)
     seconds = time.perf_counter() - t0

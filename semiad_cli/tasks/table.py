@@ -52,7 +52,7 @@ PRIORITY = ("dataset", "model", *list(ALIASES)[1:])
 _IGNORE_EXACT = {"seed", "data_root", "run_root", "run_dir", "task_name", "overwrite", "model._target_",
                  "dataset.name"}
 _IGNORE_PREFIX = ("hydra.", "model.net.")
-_IGNORE_LEAF = {"device", "num_threads", "progress", "resume", "checkpoint_every", "download"}
+_IGNORE_LEAF = {"device", "num_threads", "progress", "log_every", "resume", "checkpoint_every", "download"}
 _PATH_WORDS = {"root", "path", "dir", "cache", "file", "folder"}  # words of a leaf name
 
 

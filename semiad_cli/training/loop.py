@@ -13,6 +13,7 @@ import contextlib
 import functools
 import logging
 import math
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -51,6 +52,19 @@ def set_threads(num_threads: int | None) -> int:
     return int(n)
 
 
+def progress_line(history: list[dict[str, float]], every: int, max_epochs: int) -> str | None:
+    """The console line for the newest epoch of ``history`` when one is due (every ``every`` epochs
+    and the last), else None: without a progress bar it is all a SLURM log or a pipe shows of training.
+    Loss terms and validation loss as in ``history``; seconds per epoch averaged over the last ``every``.
+    """
+    epoch = int(history[-1]["epoch"])
+    if every <= 0 or (epoch % every and epoch != max_epochs):
+        return None
+    terms = "  ".join(f"{k} {v:.4g}" for k, v in history[-1].items() if k not in ("epoch", "seconds"))
+    seconds = float(np.mean([h["seconds"] for h in history[-every:]]))
+    return f"epoch {epoch}/{max_epochs}  {terms}  ({seconds:.3g} s/epoch)"
+
+
 class Trainer:
     """Fits any ``Detector``: gradient loop for ``TorchDetector``, ``fit`` for closed-form ones.
 
@@ -67,7 +81,9 @@ class Trainer:
         min_steps: no early stop before this many optimizer steps in all (on a small set at batch
             1024 an epoch is one step, and patience 7 would stop after a handful of steps).
         checkpoint_every: write ``checkpoints/last.pt`` every N epochs (and always at the end).
-        progress: tqdm bar (null: only when stderr is a terminal).
+        progress: tqdm bar (null: only when stderr is a terminal). Without a bar (SLURM, pipes) an
+            INFO line every ``log_every`` epochs shows the progress instead.
+        log_every: epochs between those lines (null: about ten per run; 0: none).
         amp: bfloat16/float16 autocast on CUDA.
         grad_clip: optional max gradient norm.
         resume: continue from ``checkpoints/last.pt`` (model, optimizer, scheduler, epoch, RNG states).
@@ -85,7 +101,7 @@ class Trainer:
                  val_fraction: float = 0.0, patience: int | None = None, checkpoint_every: int = 1,
                  progress: bool | None = None, amp: bool = False, grad_clip: float | None = None,
                  resume: bool = False, compile: bool = False, flat_params: bool = True,
-                 balanced_batches: float | None = None, min_steps: int = 0) -> None:
+                 balanced_batches: float | None = None, min_steps: int = 0, log_every: int | None = None) -> None:
         check_range("trainer.max_epochs", max_epochs, 0)
         check_range("trainer.min_steps", min_steps, 0)
         if balanced_batches is not None:
@@ -97,6 +113,8 @@ class Trainer:
         check_range("trainer.checkpoint_every", checkpoint_every, 1)
         if patience is not None:
             check_range("trainer.patience", patience, 0)
+        if log_every is not None:
+            check_range("trainer.log_every", log_every, 0)
         self.max_epochs, self.batch_size = int(max_epochs), int(batch_size)
         self.optimizer = optimizer or (lambda params: torch.optim.Adam(params, lr=1e-3))
         self.scheduler = scheduler
@@ -105,6 +123,7 @@ class Trainer:
         self.checkpoint_every, self.progress, self.amp = checkpoint_every, progress, amp
         self.grad_clip, self.resume, self.compile, self.flat_params = grad_clip, resume, compile, flat_params
         self.balanced_batches, self.min_steps = balanced_batches, int(min_steps)
+        self.log_every = max(1, self.max_epochs // 10) if log_every is None else int(log_every)
         self.history: list[dict[str, float]] = []
         self.epochs_run = 0
         self.best_epoch: int | None = None
@@ -192,9 +211,10 @@ class Trainer:
                    if self.amp and device.type == "cuda" else contextlib.nullcontext())
         params = [p for p in model.parameters() if p.requires_grad]
         loss_fn = torch.compile(model.loss) if self.compile else model.loss
+        show_bar = self.progress if self.progress is not None else sys.stderr.isatty()
         bar = tqdm(range(start_epoch, self.max_epochs), initial=start_epoch, total=self.max_epochs,
-                   desc=f"train {type(model).__name__}", unit="epoch", disable=self._bar_disabled(),
-                   dynamic_ncols=True, leave=False)
+                   desc=f"train {type(model).__name__}", unit="epoch", disable=not show_bar,
+                   dynamic_ncols=True, leave=True)
         names: list[str] | None = None
         try:
             for epoch in bar:
@@ -237,6 +257,8 @@ class Trainer:
                 bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k in ("loss", "val_loss")})
                 log.debug("epoch %d/%d %s", epoch + 1, self.max_epochs,
                          " ".join(f"{k}={v:.5g}" for k, v in record.items() if k != "epoch"))
+                if not show_bar and (line := progress_line(self.history, self.log_every, self.max_epochs)):
+                    log.info(line)
                 stop = (bool(self.patience) and Xv is not None and bad_epochs >= self.patience
                         and sum(h.get("steps", 0) for h in self.history) >= self.min_steps)
                 if (epoch + 1) % self.checkpoint_every == 0 or stop:
@@ -312,11 +334,6 @@ class Trainer:
             f"loss became {sums['loss']} at epoch {epoch + 1} (non-finite term: {', '.join(bad)}); "
             f"lower trainer.optimizer.lr or check the data for extreme values{kept}"
         )
-
-    def _bar_disabled(self) -> bool | None:
-        if self.progress is None:
-            return None  # tqdm: disable when not a terminal
-        return not self.progress
 
     def summary(self) -> dict[str, Any]:
         """Facts about the fit for ``metrics.json``."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import read_metrics, run_cli
+from tests.conftest import REPO, read_metrics, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +56,47 @@ def test_default_run_dir_is_dated_and_unique(tmp_path):
 
 
 def test_multirun_over_seeds(tmp_path):
-    run_cli("train", "--multirun", "seed=1,2", "trainer=quick", f"hydra.sweep.dir={tmp_path}")
+    proc = run_cli("train", "--multirun", "seed=1,2", "trainer=quick", f"hydra.sweep.dir={tmp_path}")
     seeds = sorted(read_metrics(tmp_path / str(i))["seed"] for i in (0, 1))
     assert seeds == [1, 2]
+    # the sweep folder once at the start and once at the end; its jobs print no folder lines of their own
+    shown = [ln for ln in proc.stdout.splitlines() if ln.startswith("semiad: ")]
+    assert shown == [f"semiad: sweep folder {tmp_path}", f"semiad: sweep done: {tmp_path}  (results: semiad table "
+                                                          f"{tmp_path})"], proc.stdout
+
+
+def test_train_shows_its_run_folder_and_progress_without_a_terminal(tmp_path):
+    """From a user's folder: the run folder (relative, as `semiad table` takes it) at the start and the
+    end, and with no terminal for a progress bar, one INFO line every trainer.log_every epochs."""
+    proc = run_cli("train", "trainer=quick", "trainer.max_epochs=4", "trainer.log_every=2", "trainer.num_threads=1",
+                   cwd=tmp_path, env={"PYTHONPATH": str(REPO)})
+    shown = [ln for ln in proc.stdout.splitlines() if ln.startswith("semiad: ")]
+    start = re.fullmatch(r"semiad: run folder (outputs/\d{4}-\d\d-\d\d/\d\d-\d\d-\d\d_[0-9a-f]{6})", shown[0])
+    assert start and shown == [shown[0], f"semiad: run completed: {start[1]}"], proc.stdout
+    run_dir = tmp_path / start[1]
+    assert read_metrics(run_dir)["status"] == "completed"
+    progress = [ln for ln in proc.stdout.splitlines() if ln.startswith("epoch ")]
+    assert [ln.split()[1] for ln in progress] == ["2/4", "4/4"], proc.stdout
+    assert all(" loss " in ln and " rec " in ln and ln.endswith(" s/epoch)") for ln in progress)
+    logged = [ln for ln in (run_dir / "train.log").read_text().splitlines() if "[INFO] - epoch " in ln]
+    assert [ln.split(" - ")[1] for ln in logged] == progress
+
+
+def test_csv_runs_are_named_after_their_files_in_metrics_and_tables(tmp_path, capsys):
+    from semiad_cli import cli
+
+    rng = np.random.default_rng(0)
+    for stem in ("flows", "sensors"):
+        pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60),
+                      "label": ["normal"] * 45 + ["attack"] * 15}).to_csv(tmp_path / f"{stem}.csv", index=False)
+    sweep = tmp_path / "sweep"
+    run_cli("train", "--multirun", "model=iforest", "dataset=csv", "dataset.source.label_column=label",
+            f"dataset.source.path={tmp_path / 'flows.csv'},{tmp_path / 'sensors.csv'}",
+            "dataset.source.anomaly_values=[attack]", f"hydra.sweep.dir={sweep}")
+    assert [read_metrics(sweep / str(j))["dataset"] for j in (0, 1)] == ["flows", "sensors"]
+    assert cli.main(["table", str(sweep), "--metric", "auroc"]) == 0
+    rows = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| ")]
+    assert len(rows) == 3 and "flows" in rows[1] and "sensors" in rows[2], rows
 
 
 @pytest.mark.parametrize("args, message", [
@@ -94,5 +134,7 @@ def test_help_outputs():
     assert "train" in top.stdout and "evaluate" in top.stdout
     sub = run_cli("train", "--help")
     assert "== Configuration groups ==" in sub.stdout and "dataset:" in sub.stdout
+    assert sub.stdout.startswith("semiad train: ") and "semiad semiad" not in sub.stdout
+    assert "resume_from=<run folder>" in sub.stdout
     job = run_cli("train", "--cfg", "job")
     assert "_target_: semiad_cli.models.ede.EDE" in job.stdout

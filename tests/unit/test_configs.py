@@ -21,7 +21,10 @@ TRAINERS = sorted(p.stem for p in (CONFIGS / "trainer").glob("*.yaml"))
 @pytest.mark.parametrize("model", MODELS)
 def test_every_dataset_model_pair_composes(compose_cfg, dataset, model):
     cfg = compose_cfg("train", [f"dataset={dataset}", f"model={model}"])
-    assert cfg.dataset.name
+    if dataset == "csv":  # named after its file once loaded (tasks/common.py::load_split)
+        assert OmegaConf.is_missing(cfg.dataset, "name")
+    else:
+        assert cfg.dataset.name == dataset
     assert "_target_" in cfg.model and "_target_" in cfg.trainer and "_target_" in cfg.dataset.source
 
 

@@ -11,10 +11,10 @@ import torch
 from torch import nn
 
 from semiad_cli.data.split import Part
-from semiad_cli.errors import CheckpointError, DataError, TrainingError
+from semiad_cli.errors import CheckpointError, ConfigError, DataError, TrainingError
 from semiad_cli.models.base import STATE_FILE, TorchDetector
 from semiad_cli.training.checkpoint import load_checkpoint
-from semiad_cli.training.loop import Trainer
+from semiad_cli.training.loop import Trainer, progress_line
 
 
 class Toy(TorchDetector):
@@ -213,3 +213,21 @@ def test_after_fit_is_called_once_with_the_training_data(tmp_path: Path) -> None
     torch.manual_seed(0)
     t.fit(Hook(), part(20), None, tmp_path, seed=0)
     assert calls == [20]
+
+# ---------------------------------------------------------------------------- progress without a terminal
+def test_progress_line_every_n_epochs_and_at_the_last() -> None:
+    history = [{"loss": 1.0 / e, "fit": 0.5, "epoch": e, "seconds": float(e), "val_loss": 2.0} for e in range(1, 8)]
+    due = {e: progress_line(history[:e], 3, 7) for e in range(1, 8)}
+    assert [e for e, line in due.items() if line] == [3, 6, 7]
+    assert due[6] == "epoch 6/7  loss 0.1667  fit 0.5  val_loss 2  (5 s/epoch)"  # seconds: mean of epochs 4-6
+    assert progress_line(history, 0, 7) is None
+
+
+def test_trainer_without_a_bar_logs_progress_lines(tmp_path: Path, caplog) -> None:
+    caplog.set_level("INFO", logger="semiad_cli.training.loop")
+    trainer(max_epochs=4, log_every=2).fit(fresh_model(), part(24), None, tmp_path, seed=0)
+    lines = [r.getMessage() for r in caplog.records if r.levelname == "INFO" and r.getMessage().startswith("epoch")]
+    assert [ln.split()[1] for ln in lines] == ["2/4", "4/4"] and all("fit " in ln for ln in lines)
+    assert trainer(max_epochs=100).log_every == 10 and trainer(max_epochs=3).log_every == 1
+    with pytest.raises(ConfigError, match="trainer.log_every"):
+        trainer(log_every=-1)
