@@ -164,3 +164,14 @@ def test_checkpoint_of_other_shape_is_one_line_error(tmp_path: Path) -> None:
 def test_empty_training_part_is_a_data_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="training part is empty"):
         trainer().fit(fresh_model(), part(0), None, tmp_path, seed=0)
+
+
+def test_on_epoch_end_gets_each_record_with_the_epochs_learning_rate(tmp_path: Path) -> None:
+    seen: list[tuple[dict, int]] = []
+    t = trainer()  # StepLR halves lr after every epoch
+    t.on_epoch_end = lambda record: seen.append((record, len(t.history)))
+    t.fit(fresh_model(), part(24), None, tmp_path, seed=0)
+    assert [r["epoch"] for r, _ in seen] == [1, 2, 3, 4]
+    assert [n for _, n in seen] == [1, 2, 3, 4]  # called once the record is in history
+    assert [r["lr"] for r, _ in seen] == pytest.approx([1e-2, 5e-3, 2.5e-3, 1.25e-3])  # the rate each epoch used
+    assert [r for r, _ in seen] == t.history
