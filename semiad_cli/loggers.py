@@ -251,9 +251,10 @@ class MLflowLogger(Logger):
             Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)  # SQLite makes no folders
         artifacts = self.artifact_location or ((run_root / "mlartifacts").as_uri() if local else None)
         experiment, run_name, sweep_dir = self._names(cfg, run_dir)
-        self.client = MlflowClient(tracking_uri=uri)
-        # Parallel sweep jobs share one store: creating its tables and the experiment is done under a lock.
+        # Parallel sweep jobs share one store: creating its tables (on the client's first use) and the
+        # experiment is done under a lock.
         with _store_lock(uri):
+            self.client = MlflowClient(tracking_uri=uri)
             self.experiment_id = self._experiment(experiment, artifacts, sweep_dir)
             run = self._resumable(run_dir) if cfg.get("trainer", {}).get("resume") else None
             if run is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import subprocess
 import sys
 from pathlib import Path
@@ -101,6 +102,34 @@ def test_long_param_values_are_cut_to_mlflows_limit(compose_cfg, tmp_path: Path,
         pass
     _, run = only_run(store, "long")
     assert run.data.params["note"] == "x" * MAX_PARAM_VAL_LENGTH
+
+
+def test_parallel_jobs_start_on_a_fresh_store(compose_cfg, tmp_path: Path) -> None:
+    """Two sweep jobs (joblib workers) meet a store without tables: MLflow creates them once, under the lock."""
+    cfg = compose_cfg("train", ["logger=mlflow", f"run_root={tmp_path}"])
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(2)
+
+    def job(i: int) -> None:
+        run_dir = tmp_path / str(i)
+        run_dir.mkdir()
+        logger = loggers.MLflowLogger(experiment_name="parallel")
+        barrier.wait()
+        with loggers.tracking(logger, cfg, run_dir):
+            logger.log_epoch({"epoch": 1, "loss": float(i)})
+
+    jobs = [ctx.Process(target=job, args=(i,)) for i in range(2)]
+    for p in jobs:
+        p.start()
+    for p in jobs:
+        p.join(timeout=300)
+    assert [p.exitcode for p in jobs] == [0, 0]
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("parallel").experiment_id])
+    assert sorted(r.data.metrics["loss"] for r in runs) == [0.0, 1.0]
+    assert {r.info.status for r in runs} == {"FINISHED"}
 
 
 def test_cli_and_loggers_import_no_tracking_library() -> None:
