@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from semiad_cli import loggers, results
+from semiad_cli.errors import ConfigError
 from tests.conftest import REPO
 
 
@@ -130,6 +131,14 @@ def test_parallel_jobs_start_on_a_fresh_store(compose_cfg, tmp_path: Path) -> No
     runs = client.search_runs([client.get_experiment_by_name("parallel").experiment_id])
     assert sorted(r.data.metrics["loss"] for r in runs) == [0.0, 1.0]
     assert {r.info.status for r in runs} == {"FINISHED"}
+
+
+@pytest.mark.parametrize("module, logger", [("mlflow", loggers.MLflowLogger),
+                                            ("tensorboard", loggers.TensorBoardLogger)])
+def test_missing_tracking_library_names_the_extra(monkeypatch, module, logger) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # what an environment without the extra looks like to find_spec
+    with pytest.raises(ConfigError, match=rf"logger={module} needs the {module} package.*\[tracking\]"):
+        logger()
 
 
 def test_cli_and_loggers_import_no_tracking_library() -> None:
