@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # CUDA wheel, pass e.g. TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu".
 TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
-EXTRAS ?= dev,sweeps,parquet
+EXTRAS ?= dev,sweeps,parquet,tracking
 STAMP := $(VENV)/.semiad-installed
 
 .PHONY: install train test lint bench clean

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 from pathlib import Path
@@ -19,6 +20,11 @@ METRICS_CSV = "metrics.csv"
 SCORES_CSV = "scores.csv"
 CONFIG_YAML = "config.yaml"
 CHECKPOINT_DIR = "checkpoints"
+HISTORY_CSV = "history.csv"
+# history.csv columns: epoch first, then the model's loss terms in the trainer's order, then these.
+HISTORY_LAST = ("val_loss", "lr", "seconds")
+# The header of a run without epochs (closed-form models, max_epochs=0): the columns every epoch has.
+HISTORY_EMPTY = ("epoch", "loss", "lr", "seconds")
 
 
 def _clean(obj: Any) -> Any:
@@ -68,6 +74,28 @@ def write_scores(path: Path, test: Part, scores: np.ndarray, parts: dict[str, np
     for name, values in parts.items():
         frame[f"score_{name}"] = values
     atomic_write(Path(path), lambda tmp: frame.to_csv(tmp, index=False))
+
+
+def write_history(run_dir: Path, history: list[dict[str, float]]) -> None:
+    """``history.csv``: one row per epoch (epoch, loss terms, val_loss, lr, seconds), header only without epochs.
+
+    Rewritten whole (atomically) from the trainer's history after every epoch: an interrupted run
+    keeps every finished epoch, and a resumed one, whose history comes from its checkpoint, never
+    repeats an epoch.
+    """
+    keys: list[str] = []
+    for row in history:
+        keys += [k for k in row if k not in keys]
+    middle = [k for k in keys if k != "epoch" and k not in HISTORY_LAST]
+    columns = ["epoch", *middle, *(k for k in HISTORY_LAST if k in keys)] if keys else list(HISTORY_EMPTY)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(history)
+
+    atomic_write(Path(run_dir) / HISTORY_CSV, write)
 
 
 def write_config(run_dir: Path, cfg: DictConfig) -> None:

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig
 
-from semiad_cli import results
+from semiad_cli import loggers, results
+from semiad_cli.data.split import Split
 from semiad_cli.metrics import auroc_aupr, evaluate_scores
 from semiad_cli.tasks.common import build, build_model, fill_data_sizes, load_split, seed_everything
 
@@ -25,11 +26,24 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
     out_dir = Path(out_dir)
     t_start = time.perf_counter()
     seed_everything(cfg.seed)
+    # the logger first: a missing tracking library is reported before the data loads
+    tracker = build(cfg.logger, "logger") if cfg.get("logger") is not None else loggers.Logger()
     split, load_seconds = load_split(cfg)
     fill_data_sizes(cfg, split.sample_shape)
     results.write_config(out_dir, cfg)
+    with loggers.tracking(tracker, cfg, out_dir):  # closes the tracking run as completed, failed or interrupted
+        return _fit_and_score(cfg, out_dir, split, load_seconds, t_start, tracker)
 
+
+def _fit_and_score(cfg: DictConfig, out_dir: Path, split: Split, load_seconds: float, t_start: float,
+                   tracker: loggers.Logger) -> dict:
     trainer = build(cfg.trainer, "trainer")
+
+    def on_epoch_end(record: dict[str, float]) -> None:
+        results.write_history(out_dir, trainer.history)
+        tracker.log_epoch(record)
+
+    trainer.on_epoch_end = on_epoch_end
     train, val = trainer.hold_out(split.train, int(cfg.seed))
     # synthetic anomalies (any model, "+SA"): added to train and val as labeled anomalies, never to test
     synthetic = build(cfg.synthetic, "synthetic") if cfg.get("synthetic") is not None else None
@@ -40,6 +54,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
     t_fit = time.perf_counter()
     trainer.fit(model, train, val, out_dir / results.CHECKPOINT_DIR, seed=int(cfg.seed))
     fit_seconds = time.perf_counter() - t_fit
+    results.write_history(out_dir, trainer.history)  # also header-only for closed-form models
 
     scores = model.score(split.test.X)
     parts = model.score_parts(split.test.X)
@@ -67,6 +82,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
     })
     results.write_scores(out_dir / results.SCORES_CSV, split.test, scores, parts)
     results.write_metrics(out_dir, metrics)
+    tracker.log_final(metrics)
     log.info("test AUROC %.4f  AUPR %.4f  (%s on %s, seed %d)", metrics["auroc"], metrics["aupr"],
              metrics["model"], metrics["dataset"], metrics["seed"])
     return metrics

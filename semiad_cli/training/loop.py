@@ -94,6 +94,9 @@ class Trainer:
         compile: ``torch.compile`` the model's training loss (forward + backward fused). Pays on long
             runs of small nets (benchmarks/throughput.py measures it); the first steps pay the compile
             time, and losses match eager mode to float rounding only, not bit for bit.
+        on_epoch_end: called with a copy of each epoch's record (``epoch``, loss terms, ``val_loss``, ``lr``,
+            ``seconds``) once it is in ``history``; the train task writes ``history.csv`` and feeds the
+            tracking logger from it.
     """
 
     def __init__(self, *, max_epochs: int = 50, batch_size: int = 128, optimizer: Callable | None = None,
@@ -101,7 +104,8 @@ class Trainer:
                  val_fraction: float = 0.0, patience: int | None = None, checkpoint_every: int = 1,
                  progress: bool | None = None, amp: bool = False, grad_clip: float | None = None,
                  resume: bool = False, compile: bool = False, flat_params: bool = True,
-                 balanced_batches: float | None = None, min_steps: int = 0, log_every: int | None = None) -> None:
+                 balanced_batches: float | None = None, min_steps: int = 0, log_every: int | None = None,
+                 on_epoch_end: Callable[[dict[str, float]], None] | None = None) -> None:
         check_range("trainer.max_epochs", max_epochs, 0)
         check_range("trainer.min_steps", min_steps, 0)
         if balanced_batches is not None:
@@ -124,6 +128,7 @@ class Trainer:
         self.grad_clip, self.resume, self.compile, self.flat_params = grad_clip, resume, compile, flat_params
         self.balanced_batches, self.min_steps = balanced_batches, int(min_steps)
         self.log_every = max(1, self.max_epochs // 10) if log_every is None else int(log_every)
+        self.on_epoch_end = on_epoch_end
         self.history: list[dict[str, float]] = []
         self.epochs_run = 0
         self.best_epoch: int | None = None
@@ -219,6 +224,7 @@ class Trainer:
         try:
             for epoch in bar:
                 t0 = time.perf_counter()
+                lr = float(optimizer.param_groups[0]["lr"])  # the rate this epoch trains with
                 model.train()
                 # Loss and parts are summed on the device without a host sync per step; finiteness is
                 # checked once per epoch (a non-finite step makes the sum non-finite).
@@ -246,6 +252,7 @@ class Trainer:
                 record["epoch"] = epoch + 1
                 record["steps"] = n_steps
                 record["seconds"] = time.perf_counter() - t0
+                record["lr"] = lr
                 if Xv is not None:
                     record["val_loss"] = self._val_loss(model, Xv, Sv)
                     if record["val_loss"] < best_val:
@@ -254,6 +261,8 @@ class Trainer:
                     else:
                         bad_epochs += 1
                 self.history.append(record)
+                if self.on_epoch_end is not None:
+                    self.on_epoch_end(dict(record))
                 bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k in ("loss", "val_loss")})
                 log.debug("epoch %d/%d %s", epoch + 1, self.max_epochs,
                          " ".join(f"{k}={v:.5g}" for k, v in record.items() if k != "epoch"))

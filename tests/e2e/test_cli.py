@@ -32,7 +32,7 @@ def test_train_writes_a_complete_run_folder(trained_run):
     assert len(scores) == m["split"]["n_test"] and scores["label"].sum() == m["split"]["n_test_anomaly"]
     csv = pd.read_csv(trained_run / "metrics.csv")
     assert csv.loc[0, "auroc"] == pytest.approx(m["auroc"])
-    for name in ("config.yaml", "checkpoints/last.pt", "train.log", ".hydra/config.yaml"):
+    for name in ("config.yaml", "checkpoints/last.pt", "train.log", ".hydra/config.yaml", "history.csv"):
         assert (trained_run / name).is_file(), name
     assert "test AUROC" in (trained_run / "train.log").read_text()
 

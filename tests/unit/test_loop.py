@@ -231,3 +231,14 @@ def test_trainer_without_a_bar_logs_progress_lines(tmp_path: Path, caplog) -> No
     assert trainer(max_epochs=100).log_every == 10 and trainer(max_epochs=3).log_every == 1
     with pytest.raises(ConfigError, match="trainer.log_every"):
         trainer(log_every=-1)
+
+
+def test_on_epoch_end_gets_each_record_with_the_epochs_learning_rate(tmp_path: Path) -> None:
+    seen: list[tuple[dict, int]] = []
+    t = trainer()  # StepLR halves lr after every epoch
+    t.on_epoch_end = lambda record: seen.append((record, len(t.history)))
+    t.fit(fresh_model(), part(24), None, tmp_path, seed=0)
+    assert [r["epoch"] for r, _ in seen] == [1, 2, 3, 4]
+    assert [n for _, n in seen] == [1, 2, 3, 4]  # called once the record is in history
+    assert [r["lr"] for r, _ in seen] == pytest.approx([1e-2, 5e-3, 2.5e-3, 1.25e-3])  # the rate each epoch used
+    assert [r for r, _ in seen] == t.history
