@@ -20,7 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from semiad_cli import __version__
+from semiad_cli import __version__, schemas
 from semiad_cli.errors import SemiadError
 
 log = logging.getLogger("semiad_cli.cli")
@@ -40,6 +40,8 @@ CONFIG_DIR = find_config_dir()
 
 # A short random id in run folder names keeps two runs started in the same second apart.
 OmegaConf.register_new_resolver("semiad.uid", lambda: secrets.token_hex(3), use_cache=True, replace=True)
+# Types of trainer and dataset.split, extended by the YAML files' defaults lists (semiad_cli/schemas.py).
+schemas.register()
 
 
 def _run_task(task, cfg: DictConfig):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from semiad_cli import schemas
 from semiad_cli.results import task_completed
 
 
@@ -190,10 +191,14 @@ def check_evaluate_overrides(overrides: list[str], config_dir: str) -> str | Non
 
 def check_overrides(config_name: str, overrides: list[str], config_dir: str) -> str | None:
     """One-line message for an override Hydra would reject (unknown key, bad syntax) or whose
-    value has the wrong type for the key's default (``trainer.max_epochs=abc``); None when fine.
+    value has the wrong type (``trainer.max_epochs=abc``); None when fine.
 
-    Composes the config once up front (twice when values are overridden: without them, to read
-    the defaults' types). Sweeps and Hydra flags are left to Hydra, which reports them itself.
+    Composes the config once up front. ``trainer`` and ``dataset.split`` have schemas
+    (``semiad_cli/schemas.py``), so OmegaConf reports their wrong types, in YAML files too; values
+    it converts silently (``trainer.amp=3`` → true) are refused against the schema's type. Other
+    keys (``seed``, ``trainer.optimizer.lr``, ``model.*``) have no schema: for those the config is
+    composed a second time, without them, to read the defaults' types. Sweeps and Hydra flags are
+    left to Hydra, which reports them itself.
     """
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -211,40 +216,63 @@ def check_overrides(config_name: str, overrides: list[str], config_dir: str) -> 
     values = [o for o in parsed if o.input_line and o.package is None and
               not (Path(config_dir) / o.key_or_group.split("/")[0]).is_dir() and not o.key_or_group.startswith(
                   "hydra") and o.is_add() is False and o.is_delete() is False]
+    typed = {o.input_line: schemas.expected_type(o.key_or_group) for o in values}
+    untyped = [o for o in values if typed[o.input_line] is None]
+    schemas.register()
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(Path(config_dir).resolve()), version_base="1.3"):
             compose(config_name, overrides=overrides, return_hydra_config=True)
-            if not values:
-                return None
-            value_lines = {o.input_line for o in values}
-            base = compose(config_name, overrides=[a for a in overrides if a not in value_lines])
+            base = None
+            if untyped:
+                lines = {o.input_line for o in untyped}
+                base = compose(config_name, overrides=[a for a in overrides if a not in lines])
     except HydraException as err:
-        return _one_line(err)
+        return _wrong_type(err) or _one_line(err)
     except Exception:  # noqa: BLE001 - anything else: let Hydra itself run and report it
         return None
     finally:
         GlobalHydra.instance().clear()
     for o in values:
-        default = OmegaConf.select(base, o.key_or_group, throw_on_missing=False, default=None)
-        problem = _type_problem(o.key_or_group, default, o.value())
+        key, want = o.key_or_group, typed[o.input_line]
+        if want is not None:
+            problem = _type_problem(key, o.value(), *want)
+        else:
+            default = OmegaConf.select(base, key, throw_on_missing=False, default=None)
+            problem = None if default is None else _type_problem(key, o.value(), type(default),
+                                                                 note=f" (default {default!r})")
         if problem:
             return problem
     return None
 
 
-def _type_problem(key: str, default, value) -> str | None:
-    """A message when ``value`` cannot stand where the config has ``default`` (ints, floats, bools)."""
-    if value is None or default is None or isinstance(value, (list, dict)) or str(value).startswith("${"):
+def _type_problem(key: str, value, kind: type, nullable: bool = False, note: str = "") -> str | None:
+    """A message when ``value`` cannot stand where the config wants a ``kind`` (ints, floats, bools).
+
+    Stricter than OmegaConf, which turns ``3`` or ``yes`` into true and ``'5'`` into 5.
+    """
+    if value is None or isinstance(value, (list, dict)) or str(value).startswith("${"):
         return None
-    want = {bool: (bool,), int: (int,), float: (int, float)}.get(type(default))
+    want = {bool: (bool,), int: (int,), float: (int, float)}.get(kind)
     if want is None:
         return None
-    ok = isinstance(value, want) and not (isinstance(value, bool) and type(default) is not bool)
-    if ok:
+    if isinstance(value, want) and not (isinstance(value, bool) and kind is not bool):
         return None
-    kind = {bool: "true or false", int: "an integer", float: "a number"}[type(default)]
-    return f"{key}={value!r} has the wrong type: expected {kind} (default {default!r})"
+    return f"{key}={value!r} has the wrong type: expected {schemas.describe(kind, nullable)}{note}"
+
+
+def _wrong_type(err: Exception) -> str | None:
+    """OmegaConf's refusal of a value against a schema (``trainer.max_epochs=abc``), as one line."""
+    from omegaconf.errors import ValidationError
+
+    cause = err.__cause__
+    while cause is not None and not isinstance(cause, ValidationError):
+        cause = cause.__cause__
+    want = schemas.expected_type(cause.full_key) if cause is not None and cause.full_key else None
+    if want is None:
+        return None
+    shown = "null" if cause.value is None else repr(cause.value)
+    return f"{cause.full_key}={shown} has the wrong type: expected {schemas.describe(*want)}"
 
 
 def _one_line(err: Exception) -> str:
@@ -258,4 +286,7 @@ def _one_line(err: Exception) -> str:
         first = str(cause).strip().splitlines()[0]
         if first not in text:
             text += f" ({first})"
+    keys = [ln.partition(":")[2].strip() for ln in lines if ln.startswith("full_key:")]
+    if keys and keys[0] and keys[0] not in text:  # a YAML file's value refused by a schema: name its key
+        text += f" (at {keys[0]})"
     return text
