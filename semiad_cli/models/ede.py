@@ -95,8 +95,8 @@ class EDE(TorchDetector):
     """
 
     def __init__(self, *, net: NetSpec, shared_encoder: bool = False, lambda_ent: float = 1.0,
-                 lambda_con: float = 1.0, eps: float = 1e-6, anomaly_reconstruction: str = "skip",
-                 score: str = "loss", consistency: str = "mean") -> None:
+                 lambda_con: float = 1.0, eps: float = 1e-6, anomaly_reconstruction: str = "noise",
+                 score: str = "standardized", consistency: str = "mean") -> None:
         super().__init__()
         check_range("model.lambda_ent", lambda_ent, 0.0)
         check_range("model.lambda_con", lambda_con, 0.0)

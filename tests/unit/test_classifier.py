@@ -105,3 +105,41 @@ def test_config_selects_paper_trainer_and_synthetic():
     assert [(m.in_features, m.out_features) for m in linears] == [(64, 500), (500, 500), (500, 1)]
     assert all(m.bias is not None for m in linears)
     assert any(isinstance(m, torch.nn.LeakyReLU) for m in model.body_)
+
+
+@pytest.mark.skipif(not (Path(__file__).resolve().parents[2].parent / "shared" / "data" / "odds").is_dir(),
+                    reason="needs ../shared/data/odds")
+@pytest.mark.parametrize("min_steps,ranks_well", [(0, False), (100, True)])
+def test_vanilla_classifier_needs_optimizer_steps_before_early_stopping(min_steps, ranks_well):
+    """cardio: 803 rows at batch 1024 = one step per epoch; patience 7 alone stopped after ~11 steps
+    with a near-chance (here below-chance) ranking. min_steps (trainer=classifier: 100) fixes it."""
+    import functools
+    import tempfile
+
+    from hydra import compose, initialize_config_dir
+    from sklearn.metrics import roc_auc_score
+
+    from semiad_cli.tasks.common import load_split
+
+    data_root = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose("train", overrides=["dataset=cardio", "seed=2", f"data_root={data_root}"])
+    split, _ = load_split(cfg)
+    torch.manual_seed(2)
+    net = MLPSpec(input_shape=[split.train.X.shape[1]], hidden=[500, 500], rep_dim=1, bias=True, batchnorm=False,
+                  activation="leaky_relu")
+    model = Classifier(net=net)
+    trainer = Trainer(max_epochs=200, batch_size=1024, device="cpu", num_threads=1, val_fraction=0.2, patience=7,
+                      optimizer=functools.partial(torch.optim.AdamW, lr=1e-3, weight_decay=1e-2), progress=False,
+                      min_steps=min_steps, checkpoint_every=100)
+    train, val = trainer.hold_out(split.train, 2)
+    trainer.fit(model, train, val, Path(tempfile.mkdtemp()), seed=2)
+    auroc = roc_auc_score(split.test.y, model.score(split.test.X))
+    if ranks_well:
+        assert trainer.epochs_run > 100 and auroc > 0.97, (trainer.epochs_run, auroc)
+    else:
+        assert trainer.epochs_run < 20 and auroc < 0.7, (trainer.epochs_run, auroc)
+
+
+def test_classifier_recipe_holds_early_stopping_for_100_steps(compose_cfg):
+    assert compose_cfg("train", ["model=classifier"]).trainer.min_steps == 100
