@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from semiad_cli.data.split import Part, hold_out_validation
 from semiad_cli.errors import CheckpointError, ConfigError, DataError, TrainingError, check_range
 from semiad_cli.models.base import STATE_FILE, Detector, TorchDetector
+from semiad_cli.signals import hold_until_epoch_end
 from semiad_cli.threads import default_threads
 from semiad_cli.training.checkpoint import load_checkpoint, save_checkpoint
 from semiad_cli.training.flat import FlatParameters, step_function
@@ -77,7 +78,8 @@ class Trainer:
         val_fraction: fraction of the training part held out for validation (stratified by label).
         patience: early-stopping patience in epochs on the validation loss (null/0: off); the
             best-validation weights are restored at the end.
-        checkpoint_every: write ``checkpoints/last.pt`` every N epochs (and always at the end).
+        checkpoint_every: write ``checkpoints/last.pt`` every N epochs (and always at the end, and at the end
+            of the epoch in which a SIGTERM arrives, see ``semiad_cli/signals.py``).
         progress: tqdm bar (null: only when stderr is a terminal).
         amp: bfloat16/float16 autocast on CUDA.
         grad_clip: optional max gradient norm.
@@ -193,53 +195,61 @@ class Trainer:
                    dynamic_ncols=True, leave=False)
         names: list[str] | None = None
         try:
-            for epoch in bar:
-                t0 = time.perf_counter()
-                model.train()
-                # Loss and parts are summed on the device without a host sync per step; finiteness is
-                # checked once per epoch (a non-finite step makes the sum non-finite).
-                acc: torch.Tensor | None = None
-                n_steps = 0
-                for idx in self._batches(len(X), gen, device):
-                    with amp_ctx:
-                        loss, parts = loss_fn(X[idx], S[idx])
-                    zero_grad()
-                    loss.backward()
-                    if self.grad_clip:
-                        torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
-                    optimizer_step()
-                    if names is None:
-                        names = ["loss", *parts]
-                    step = torch.stack([loss.detach(), *(v.detach() for v in parts.values())]).float()
-                    acc = step if acc is None else acc.add_(step)
-                    n_steps += 1
-                if scheduler is not None:
-                    scheduler.step()
-                sums = dict(zip(names or ["loss"], acc.tolist() if acc is not None else [0.0], strict=False))
-                if not math.isfinite(sums["loss"]):
-                    self._diverged(epoch, sums, ckpt_path)
-                record = {k: v / max(n_steps, 1) for k, v in sums.items()}
-                record["epoch"] = epoch + 1
-                record["seconds"] = time.perf_counter() - t0
-                if Xv is not None:
-                    record["val_loss"] = self._val_loss(model, Xv, Sv)
-                    if record["val_loss"] < best_val:
-                        best_val, bad_epochs, self.best_epoch = record["val_loss"], 0, epoch + 1
-                        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                    else:
-                        bad_epochs += 1
-                self.history.append(record)
-                bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k in ("loss", "val_loss")})
-                log.debug("epoch %d/%d %s", epoch + 1, self.max_epochs,
-                         " ".join(f"{k}={v:.5g}" for k, v in record.items() if k != "epoch"))
-                stop = bool(self.patience) and Xv is not None and bad_epochs >= self.patience
-                if (epoch + 1) % self.checkpoint_every == 0 or stop:
-                    self._save_progress(ckpt_path, model, optimizer, scheduler, gen, epoch + 1, best_val, bad_epochs,
-                                        best_state)
-                if stop:
-                    log.info("early stopping at epoch %d (best val_loss %.5g at epoch %s)", epoch + 1, best_val,
-                             self.best_epoch)
-                    break
+            # SIGTERM during an epoch waits for its end (GRACE_S at most): the checkpoint written then is
+            # an exact epoch boundary, the state a resume expects (see semiad_cli/signals.py).
+            with hold_until_epoch_end() as take_signal:
+                for epoch in bar:
+                    t0 = time.perf_counter()
+                    model.train()
+                    # Loss and parts are summed on the device without a host sync per step; finiteness is
+                    # checked once per epoch (a non-finite step makes the sum non-finite).
+                    acc: torch.Tensor | None = None
+                    n_steps = 0
+                    for idx in self._batches(len(X), gen, device):
+                        with amp_ctx:
+                            loss, parts = loss_fn(X[idx], S[idx])
+                        zero_grad()
+                        loss.backward()
+                        if self.grad_clip:
+                            torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
+                        optimizer_step()
+                        if names is None:
+                            names = ["loss", *parts]
+                        step = torch.stack([loss.detach(), *(v.detach() for v in parts.values())]).float()
+                        acc = step if acc is None else acc.add_(step)
+                        n_steps += 1
+                    if scheduler is not None:
+                        scheduler.step()
+                    sums = dict(zip(names or ["loss"], acc.tolist() if acc is not None else [0.0], strict=False))
+                    if not math.isfinite(sums["loss"]):
+                        self._diverged(epoch, sums, ckpt_path)
+                    record = {k: v / max(n_steps, 1) for k, v in sums.items()}
+                    record["epoch"] = epoch + 1
+                    record["seconds"] = time.perf_counter() - t0
+                    if Xv is not None:
+                        record["val_loss"] = self._val_loss(model, Xv, Sv)
+                        if record["val_loss"] < best_val:
+                            best_val, bad_epochs, self.best_epoch = record["val_loss"], 0, epoch + 1
+                            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                        else:
+                            bad_epochs += 1
+                    self.history.append(record)
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k in ("loss", "val_loss")})
+                    log.debug("epoch %d/%d %s", epoch + 1, self.max_epochs,
+                             " ".join(f"{k}={v:.5g}" for k, v in record.items() if k != "epoch"))
+                    stop = bool(self.patience) and Xv is not None and bad_epochs >= self.patience
+                    terminated = take_signal()
+                    if (epoch + 1) % self.checkpoint_every == 0 or stop or terminated is not None:
+                        self._save_progress(ckpt_path, model, optimizer, scheduler, gen, epoch + 1, best_val,
+                                            bad_epochs, best_state)
+                    if terminated is not None:
+                        terminated.checkpoint_epoch = epoch + 1
+                        log.debug("%s: checkpoint of epoch %d written to %s", terminated.name, epoch + 1, ckpt_path)
+                        raise terminated
+                    if stop:
+                        log.info("early stopping at epoch %d (best val_loss %.5g at epoch %s)", epoch + 1, best_val,
+                                 self.best_epoch)
+                        break
         finally:
             bar.close()
             if flat is not None:
