@@ -15,6 +15,7 @@ one there and then stops. An epoch that does not end within ``GRACE_S`` seconds 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -113,8 +114,8 @@ def terminate_as_interrupt() -> Iterator[None]:
     requeue_for: dict[int, Callable[[], object]] = {}
     submitit = _submitit_signal()
     if submitit is not None:
-        signum, previous = submitit
-        requeue_for[signum] = lambda: previous(signum, None)
+        usr_sig, submitit_handler = submitit
+        requeue_for[usr_sig] = functools.partial(submitit_handler, usr_sig, None)
     handler = _on_signal(requeue_for)
     signums = [signal.SIGTERM, *requeue_for, signal.SIGALRM]
     saved = {s: signal.getsignal(s) for s in signums}
@@ -125,8 +126,8 @@ def terminate_as_interrupt() -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         _hold.active, _hold.pending = False, None
-        for s, previous in saved.items():
-            signal.signal(s, previous if previous is not None else signal.SIG_DFL)
+        for s, before in saved.items():
+            signal.signal(s, before if before is not None else signal.SIG_DFL)
 
 
 @contextmanager
