@@ -13,7 +13,8 @@
 # Must run as root (the daemons run as root, SlurmUser=root; munged runs as
 # user munge).  No cgroups, no accounting database: proctrack/linuxproc,
 # task/none, jobacct_gather/none, accounting_storage/none (so `sacct` does not
-# work; use `squeue` / job output files).
+# work; use `squeue` / job output files).  Job credentials expire after 10 s
+# (AuthInfo=cred_expire=10), so a requeued job starts again 10 s later, not 120 s.
 #
 # Environment:
 #   SLURM_LOCAL_DIR      private state/spool/log/pid dir (default /var/lib/semiad-slurm)
@@ -173,6 +174,9 @@ $MARKER
 ClusterName=local
 SlurmctldHost=$host
 AuthType=auth/munge
+# Job credentials live 10 s (default 120): SLURM holds a requeued job that long before it starts
+# it again, and the requeue tests (tests/e2e/test_slurm.py) should not wait two minutes each time.
+AuthInfo=cred_expire=10
 CryptoType=crypto/munge
 SlurmUser=root
 SlurmdUser=root

@@ -45,65 +45,116 @@ schemas.register()
 
 
 def _run_task(task, cfg: DictConfig):
-    """Run a task in the Hydra output folder; user errors become one line and exit code 2.
+    """Run a task in the Hydra output folder; every way it can end leaves a status.
 
-    In a multirun, a failing job is recorded (``metrics.json`` status ``failed``) and the
-    sweep goes on; ``semiad table`` lists such jobs.
+    A failure writes ``metrics.json`` with ``status: failed``, the error type and message, logs the
+    traceback to the run's log file and prints one line: exit code 2 for the user's mistakes
+    (``SemiadError``, config errors), 1 for the rest. Ctrl-C and SIGTERM leave ``status:
+    interrupted`` (exit 130 and 143). In a multirun, a failed job is recorded (``metrics.json`` and
+    its ``sweep.csv`` row) and the sweep goes on; ``semiad table`` lists such jobs.
     """
-    from semiad_cli import runlock, sweeps
+    from semiad_cli import runlock, signals, sweeps
 
     hc = HydraConfig.get()
     out_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
-    job = sweeps.start_job(cfg, hc)  # multirun only: thread budget, resume, sweep.csv row
-    if job is not None and (done := job.reusable()) is not None:
-        return job.finish(done, None, reused=True)
-    try:  # one run per folder; a completed one only with overwrite=true (single runs: claimed in main already)
-        runlock.claim(out_dir, overwrite=cfg.get("overwrite") is True)
-    except SemiadError as err:  # another run's folder: say so, but write nothing into it
-        if multirun:
-            log.error("job failed: %s", err)
-            return job.finish({"status": "failed", "error": str(err)}, None)
-        print(f"semiad: error: {err}", file=sys.stderr)
-        sys.exit(2)
+    job = None
     t_start = time.perf_counter()
     try:
-        metrics = task(cfg, out_dir)
-    except SemiadError as err:
-        _record_status(out_dir, "failed", str(err))
-        if multirun:
-            log.error("job failed: %s", err)
-            return job.finish({"status": "failed", "error": str(err)}, time.perf_counter() - t_start)
-        log.debug("failed: %s", err)
-        print(f"semiad: error: {err}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        _record_status(out_dir, "interrupted", "interrupted by the user (Ctrl-C)")
-        if job is not None:
-            job.finish({"status": "interrupted"}, time.perf_counter() - t_start)
-        print(f"semiad: interrupted; partial run left in {out_dir}", file=sys.stderr)
-        sys.exit(130)
-    except Exception as err:  # a bug, not a user error: Hydra shows the traceback; the row says failed
-        if job is not None:
-            job.finish({"status": "failed", "error": f"{type(err).__name__}: {err}"}, time.perf_counter() - t_start)
-        raise
-    finally:
-        runlock.release(out_dir)
+        job = sweeps.start_job(cfg, hc)  # multirun only: thread budget, resume, requeue, sweep.csv row
+        if job is not None and (done := job.reusable()) is not None:
+            return job.finish(done, None, reused=True)
+        try:  # one run per folder; a completed one only with overwrite=true (single runs: claimed in main already)
+            runlock.claim(out_dir, overwrite=cfg.get("overwrite") is True)
+        except SemiadError as err:  # another run's folder: say so, but write nothing into it
+            if multirun:
+                log.error("job failed: %s", err)
+                return job.finish({"status": "failed", "error": str(err)}, None)
+            print(f"semiad: error: {err}", file=sys.stderr)
+            sys.exit(2)
+        try:
+            with signals.terminate_as_interrupt():
+                metrics = task(cfg, out_dir)
+        finally:
+            runlock.release(out_dir)
+    except KeyboardInterrupt as err:  # Ctrl-C, and SIGTERM as signals.Terminated
+        resumable = not multirun and hc.job.name == "train"
+        _interrupted(err, out_dir, job, time.perf_counter() - t_start, resumable)
+    except Exception as err:  # noqa: BLE001 - every failure gets a status, a log entry and one line
+        return _failed(err, out_dir, job, time.perf_counter() - t_start, multirun)
     if job is not None:
         return job.finish(metrics, time.perf_counter() - t_start)
     objective = metrics.get("objective") if isinstance(metrics, dict) else None
     return objective
 
 
-def _record_status(out_dir: Path, status: str, message: str) -> None:
+def _interrupted(err: KeyboardInterrupt, out_dir: Path, job, wall_s: float, resumable: bool) -> None:
+    """Record ``status: interrupted``, print one line and exit (130 for Ctrl-C, 128 + signal number)."""
     from semiad_cli import results
+    from semiad_cli.signals import Terminated
+
+    term = err if isinstance(err, Terminated) else None
+    what = f"terminated by {term.name}" if term else "interrupted by the user (Ctrl-C)"
+    log.debug("%s", what)
+    _record_status(out_dir, {"status": "interrupted", "error": what})
+    if job is not None:
+        job.finish({"status": "interrupted", "error": what}, wall_s)
+    line = f"semiad: {what}; partial run left in {out_dir}"
+    if term is not None and term.checkpoint_epoch is not None:
+        line = f"semiad: {what}; checkpoint of epoch {term.checkpoint_epoch} written in {out_dir}"
+    if resumable and (out_dir / results.CHECKPOINT_DIR / "last.pt").is_file():
+        line += f"; continue with: semiad train resume_from={out_dir}"
+    print(line, file=sys.stderr)
+    if term is not None and term.requeue is not None:
+        term.requeue()  # submitit's handler: its checkpoint of the job, scontrol requeue, exit
+    sys.exit(term.exit_code if term is not None else 130)
+
+
+def _failed(err: Exception, out_dir: Path, job, wall_s: float, multirun: bool):
+    """Record ``status: failed`` with the error, log the traceback; one line and exit, or the sweep goes on."""
+    from semiad_cli import failures, results
+
+    failure = failures.describe(err)
+    raise_exceptions, logging.raiseExceptions = logging.raiseExceptions, False  # a full disk: no logging noise
+    try:
+        log.debug("failed: %s: %s", failure.error_type, failure.message, exc_info=err)  # train.log only
+    finally:
+        logging.raiseExceptions = raise_exceptions
+    unwritten = _record_status(out_dir, failure.record())
+    if multirun and job is not None:
+        log.error("job failed: %s: %s", failure.error_type, failure.message)
+        return job.finish(failure.record(), wall_s)
+    if failure.user_error and isinstance(err, SemiadError):
+        line = f"semiad: error: {failure.message}"
+    else:
+        log_file = _log_file()
+        where = f"traceback in {log_file}" if log_file else "no log file"
+        line = f"semiad: error: {failure.error_type}: {failure.message} ({where})"
+    if unwritten:
+        line += f"; {results.METRICS_JSON} could not be written either ({unwritten})"
+    print(line, file=sys.stderr)
+    sys.exit(failure.exit_code)
+
+
+def _log_file() -> str | None:
+    """The file Hydra's job logging writes to (``<run>/train.log``), if any."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            return handler.baseFilename
+    return None
+
+
+def _record_status(out_dir: Path, record: dict) -> str | None:
+    """Write ``metrics.json`` for a run that did not complete; returns why it could not, else None."""
+    from semiad_cli import failures, results
 
     if results.task_completed(out_dir):
-        return
+        return None
     try:
-        results.write_json(out_dir / results.METRICS_JSON, {"status": status, "error": message})
-    except OSError:
-        pass
+        results.write_json(out_dir / results.METRICS_JSON, record)
+    except OSError as err:
+        return failures.describe(err).message
+    return None
 
 
 def _run_shown(task, cfg: DictConfig):
@@ -199,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"semiad: error: {err}", file=sys.stderr)
             return 2
     from semiad_cli import runlock
+    from semiad_cli.failures import output_folder_problem
     from semiad_cli.overrides import check_evaluate_overrides, check_group_choices, check_overrides, resume_args
     from semiad_cli.sweeps import missing_plugin
 
@@ -210,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     problem = ((check_evaluate_overrides(args, CONFIG_DIR) if command == "evaluate" else None)
                or missing_plugin(args) or check_group_choices(args, CONFIG_DIR)
-               or check_overrides(command, args, CONFIG_DIR))
+               or check_overrides(command, args, CONFIG_DIR) or output_folder_problem(command, args, CONFIG_DIR))
     if problem:
         print(f"semiad: error: {problem}", file=sys.stderr)
         return 2

@@ -7,6 +7,9 @@ picks trial parameters; this module only does what those plugins leave to the ap
   (METHODS §3: 2 torch threads on 2 busy cores ran 10-20x slower);
 * resumable sweeps: with ``+resume=true`` a job whose ``metrics.json`` is complete and
   whose overrides match the recorded ones returns its stored result without training;
+* SLURM requeues (``hydra/launcher=slurm``: preemption, time limit, ``scontrol requeue``): the
+  requeued job runs again in its own run folder and continues from its checkpoint
+  (``trainer.resume=true``) instead of starting over;
 * ``sweep.csv`` in the sweep dir, one row per finished job, rebuilt under a file lock
   from per-job row files as jobs finish (safe with parallel workers);
 * the value handed back to the sweeper: the objective, None for a failed job, which the
@@ -22,6 +25,7 @@ import importlib.util
 import io
 import logging
 import math
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -107,6 +111,16 @@ def needs_objective(hydra_cfg: DictConfig) -> bool:
     return "optuna" in str(hydra_cfg.sweeper.get("_target_", "")).lower()
 
 
+def slurm_restarts() -> int:
+    """How often SLURM has requeued this submitit job (``SLURM_RESTART_COUNT``); 0 outside one."""
+    if os.environ.get("SUBMITIT_EXECUTOR") != "slurm":
+        return 0
+    try:
+        return max(0, int(os.environ.get("SLURM_RESTART_COUNT") or 0))
+    except ValueError:
+        return 0
+
+
 def _task_overrides(overrides: list[str]) -> list[str]:
     """The job's overrides without ``resume``: a resumed job is the same job."""
     return [o for o in overrides if o.lstrip("+~").partition("=")[0] != RESUME_KEY]
@@ -144,6 +158,14 @@ class SweepJob:
         if self.optuna and not cfg.trainer.get("val_fraction"):
             raise ConfigError("the Optuna sweeper optimises the validation metric, but trainer.val_fraction is 0; "
                               "set trainer.val_fraction=0.2 (the hparams_search configs do)")
+        # A requeued SLURM job runs again with the same overrides in the same run folder: it continues
+        # from that folder's checkpoint (none yet: the trainer starts afresh) and reuses a finished result.
+        self.requeued = slurm_restarts() > 0
+        if self.requeued and "trainer" in cfg:
+            with open_dict(cfg):
+                cfg.trainer.resume = True
+            log.info("SLURM requeued this job (restart %d): continuing from %s", slurm_restarts(),
+                     self.out_dir / results.CHECKPOINT_DIR)
         threads = thread_budget(hydra_cfg.launcher)
         if threads is not None and "trainer" in cfg and cfg.trainer.get("num_threads") is None:
             with open_dict(cfg):
@@ -158,8 +180,8 @@ class SweepJob:
         return self.state_dir / "jobs" / f"{self.num}.json"
 
     def reusable(self) -> dict | None:
-        """Stored metrics of this job when resuming and it already completed with the same overrides."""
-        if not self.resume:
+        """Stored metrics of this job when resuming (or requeued) and it completed with the same overrides."""
+        if not (self.resume or self.requeued):
             return None
         try:
             metrics = results.read_json(self.out_dir / results.METRICS_JSON)
@@ -188,7 +210,8 @@ class SweepJob:
             "objective": _number(metrics.get("objective")),
             "wall_s": None if wall is None else round(float(wall), 3),
             "run_dir": str(self.out_dir),
-            "error": metrics.get("error"),
+            "error": (f"{metrics['error_type']}: {metrics.get('error')}" if metrics.get("error_type")
+                      else metrics.get("error")),
         }
         try:
             with _locked(self.state_dir):

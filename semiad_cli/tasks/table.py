@@ -15,6 +15,7 @@ Failed, interrupted or unfinished runs are never averaged: they are listed apart
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import os
@@ -32,6 +33,7 @@ from semiad_cli.errors import SemiadError
 
 METRICS_JSON = "metrics.json"
 CONFIG_YAML = "config.yaml"
+SWEEP_CSV = "sweep.csv"  # semiad_cli.sweeps.SWEEP_CSV, not imported: this module needs no Hydra
 
 DEFAULT_METRICS = ("auroc", "aupr")
 
@@ -151,6 +153,20 @@ def _model_name(path: Path, config: dict | None, metrics: dict) -> str | None:
     return metrics.get("model")
 
 
+def _sweep_rows(sweep_dir: Path) -> dict[str, dict[str, str]]:
+    """``sweep.csv`` of a sweep folder, keyed by the run folder's name (empty when there is none)."""
+    try:
+        with open(sweep_dir / SWEEP_CSV, newline="") as handle:
+            return {Path(row.get("run_dir") or "").name: row for row in csv.DictReader(handle)}
+    except (OSError, csv.Error):
+        return {}
+
+
+def _sweep_row(path: Path) -> dict[str, str] | None:
+    """The ``sweep.csv`` row of a run folder inside a sweep folder, if any."""
+    return _sweep_rows(path.parent).get(path.name)
+
+
 def read_run(path: Path) -> Run:
     """Classify one run folder; never raises for a broken run (it becomes a listed problem)."""
     path = Path(path)
@@ -159,6 +175,11 @@ def read_run(path: Path) -> Run:
         config = _read_yaml(path / ".hydra" / "config.yaml")
     metrics: dict = {}
     status, error = "incomplete", "no metrics.json: the job was killed or is still running"
+    row = _sweep_row(path) if not (path / METRICS_JSON).is_file() else None
+    if row is not None and row.get("status") in ("failed", "interrupted"):
+        # metrics.json could not be written (read-only or full disk), but the sweep recorded the job
+        status = row["status"]
+        error = f"no metrics.json; sweep.csv says: {row.get('error') or status}"
     if (path / METRICS_JSON).is_file():
         try:
             metrics = json.loads((path / METRICS_JSON).read_text())

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from semiad_cli.data.split import KNOWN_ANOMALY, Part, hold_out_validation
 from semiad_cli.errors import CheckpointError, ConfigError, DataError, TrainingError, check_range
 from semiad_cli.models.base import STATE_FILE, Detector, TorchDetector
+from semiad_cli.signals import hold_until_epoch_end
 from semiad_cli.threads import default_threads
 from semiad_cli.training.batching import balanced_batches, index_batches
 from semiad_cli.training.checkpoint import load_checkpoint, save_checkpoint
@@ -80,7 +81,8 @@ class Trainer:
             best-validation weights are restored at the end.
         min_steps: no early stop before this many optimizer steps in all (on a small set at batch
             1024 an epoch is one step, and patience 7 would stop after a handful of steps).
-        checkpoint_every: write ``checkpoints/last.pt`` every N epochs (and always at the end).
+        checkpoint_every: write ``checkpoints/last.pt`` every N epochs (and always at the end, and at the end
+            of the epoch in which a SIGTERM arrives, see ``semiad_cli/signals.py``).
         progress: tqdm bar (null: only when stderr is a terminal). Without a bar (SLURM, pipes) an
             INFO line every ``log_every`` epochs shows the progress instead.
         log_every: epochs between those lines (null: about ten per run; 0: none).
@@ -222,61 +224,69 @@ class Trainer:
                    dynamic_ncols=True, leave=True)
         names: list[str] | None = None
         try:
-            for epoch in bar:
-                t0 = time.perf_counter()
-                lr = float(optimizer.param_groups[0]["lr"])  # the rate this epoch trains with
-                model.train()
-                # Loss and parts are summed on the device without a host sync per step; finiteness is
-                # checked once per epoch (a non-finite step makes the sum non-finite).
-                acc: torch.Tensor | None = None
-                n_steps = 0
-                for idx in self._epoch_batches(S, gen, device):
-                    with amp_ctx:
-                        loss, parts = loss_fn(X[idx], S[idx])
-                    zero_grad()
-                    loss.backward()
-                    if self.grad_clip:
-                        torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
-                    optimizer_step()
-                    if names is None:
-                        names = ["loss", *parts]
-                    step = torch.stack([loss.detach(), *(v.detach() for v in parts.values())]).float()
-                    acc = step if acc is None else acc.add_(step)
-                    n_steps += 1
-                if scheduler is not None:
-                    scheduler.step()
-                sums = dict(zip(names or ["loss"], acc.tolist() if acc is not None else [0.0], strict=False))
-                if not math.isfinite(sums["loss"]):
-                    self._diverged(epoch, sums, ckpt_path)
-                record = {k: v / max(n_steps, 1) for k, v in sums.items()}
-                record["epoch"] = epoch + 1
-                record["steps"] = n_steps
-                record["seconds"] = time.perf_counter() - t0
-                record["lr"] = lr
-                if Xv is not None:
-                    record["val_loss"] = self._val_loss(model, Xv, Sv)
-                    if record["val_loss"] < best_val:
-                        best_val, bad_epochs, self.best_epoch = record["val_loss"], 0, epoch + 1
-                        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                    else:
-                        bad_epochs += 1
-                self.history.append(record)
-                if self.on_epoch_end is not None:
-                    self.on_epoch_end(dict(record))
-                bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k in ("loss", "val_loss")})
-                log.debug("epoch %d/%d %s", epoch + 1, self.max_epochs,
-                         " ".join(f"{k}={v:.5g}" for k, v in record.items() if k != "epoch"))
-                if not show_bar and (line := progress_line(self.history, self.log_every, self.max_epochs)):
-                    log.info(line)
-                stop = (bool(self.patience) and Xv is not None and bad_epochs >= self.patience
-                        and sum(h.get("steps", 0) for h in self.history) >= self.min_steps)
-                if (epoch + 1) % self.checkpoint_every == 0 or stop:
-                    self._save_progress(ckpt_path, model, optimizer, scheduler, gen, epoch + 1, best_val, bad_epochs,
-                                        best_state)
-                if stop:
-                    log.info("early stopping at epoch %d (best val_loss %.5g at epoch %s)", epoch + 1, best_val,
-                             self.best_epoch)
-                    break
+            # SIGTERM during an epoch waits for its end (GRACE_S at most): the checkpoint written then is
+            # an exact epoch boundary, the state a resume expects (see semiad_cli/signals.py).
+            with hold_until_epoch_end() as take_signal:
+                for epoch in bar:
+                    t0 = time.perf_counter()
+                    lr = float(optimizer.param_groups[0]["lr"])  # the rate this epoch trains with
+                    model.train()
+                    # Loss and parts are summed on the device without a host sync per step; finiteness is
+                    # checked once per epoch (a non-finite step makes the sum non-finite).
+                    acc: torch.Tensor | None = None
+                    n_steps = 0
+                    for idx in self._epoch_batches(S, gen, device):
+                        with amp_ctx:
+                            loss, parts = loss_fn(X[idx], S[idx])
+                        zero_grad()
+                        loss.backward()
+                        if self.grad_clip:
+                            torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
+                        optimizer_step()
+                        if names is None:
+                            names = ["loss", *parts]
+                        step = torch.stack([loss.detach(), *(v.detach() for v in parts.values())]).float()
+                        acc = step if acc is None else acc.add_(step)
+                        n_steps += 1
+                    if scheduler is not None:
+                        scheduler.step()
+                    sums = dict(zip(names or ["loss"], acc.tolist() if acc is not None else [0.0], strict=False))
+                    if not math.isfinite(sums["loss"]):
+                        self._diverged(epoch, sums, ckpt_path)
+                    record = {k: v / max(n_steps, 1) for k, v in sums.items()}
+                    record["epoch"] = epoch + 1
+                    record["steps"] = n_steps
+                    record["seconds"] = time.perf_counter() - t0
+                    record["lr"] = lr
+                    if Xv is not None:
+                        record["val_loss"] = self._val_loss(model, Xv, Sv)
+                        if record["val_loss"] < best_val:
+                            best_val, bad_epochs, self.best_epoch = record["val_loss"], 0, epoch + 1
+                            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                        else:
+                            bad_epochs += 1
+                    self.history.append(record)
+                    if self.on_epoch_end is not None:
+                        self.on_epoch_end(dict(record))
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k in ("loss", "val_loss")})
+                    log.debug("epoch %d/%d %s", epoch + 1, self.max_epochs,
+                              " ".join(f"{k}={v:.5g}" for k, v in record.items() if k != "epoch"))
+                    if not show_bar and (line := progress_line(self.history, self.log_every, self.max_epochs)):
+                        log.info(line)
+                    stop = (bool(self.patience) and Xv is not None and bad_epochs >= self.patience
+                            and sum(h.get("steps", 0) for h in self.history) >= self.min_steps)
+                    terminated = take_signal()
+                    if (epoch + 1) % self.checkpoint_every == 0 or stop or terminated is not None:
+                        self._save_progress(ckpt_path, model, optimizer, scheduler, gen, epoch + 1, best_val,
+                                            bad_epochs, best_state)
+                    if terminated is not None:
+                        terminated.checkpoint_epoch = epoch + 1
+                        log.debug("%s: checkpoint of epoch %d written to %s", terminated.name, epoch + 1, ckpt_path)
+                        raise terminated
+                    if stop:
+                        log.info("early stopping at epoch %d (best val_loss %.5g at epoch %s)", epoch + 1, best_val,
+                                 self.best_epoch)
+                        break
         finally:
             bar.close()
             if flat is not None:

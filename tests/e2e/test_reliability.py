@@ -1,4 +1,4 @@
-"""End to end: resume after SIGKILL, Ctrl-C, NaN loss and determinism, through the real CLI in subprocesses."""
+"""End to end: resume after SIGKILL, Ctrl-C, SIGTERM, NaN loss and determinism, through the real CLI in subprocesses."""
 
 from __future__ import annotations
 
@@ -36,6 +36,32 @@ def batches(self, n, gen, device):
         yield chunks[0]
         os.kill(os.getpid(), signal.SIGKILL)
     return killed()
+loop.Trainer._batches = batches
+from semiad_cli.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+# Runs the CLI with the loop patched to send itself SIGTERM after the first batch of epoch $TERM_AT_EPOCH;
+# with $SLOW_S the batches after the signal take that long each (an epoch that outlasts the grace time).
+TERMINATOR = """
+import importlib.util, os, signal, sys, time
+from semiad_cli.training import loop
+if "GRACE_S" in os.environ and importlib.util.find_spec("semiad_cli.signals"):
+    from semiad_cli import signals
+    signals.GRACE_S = float(os.environ["GRACE_S"])
+original, calls = loop.Trainer._batches, [0]
+def batches(self, n, gen, device):
+    calls[0] += 1
+    chunks = original(self, n, gen, device)
+    if calls[0] != int(os.environ["TERM_AT_EPOCH"]):
+        return chunks
+    def terminated():
+        yield chunks[0]
+        os.kill(os.getpid(), signal.SIGTERM)
+        for chunk in chunks[1:]:
+            time.sleep(float(os.environ.get("SLOW_S", 0)))
+            yield chunk
+    return terminated()
 loop.Trainer._batches = batches
 from semiad_cli.cli import main
 sys.exit(main(sys.argv[1:]))
@@ -116,3 +142,79 @@ def test_nan_loss_fails_with_one_line_and_failed_status(tmp_path: Path) -> None:
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["status"] == "failed" and "epoch 1" in metrics["error"]
     assert "auroc" not in metrics
+
+
+def terminate_at(epoch: int, *args: str, **extra_env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([PY, "-c", TERMINATOR, "train", *args], capture_output=True, text=True, timeout=300,
+                          env={**env(), "TERM_AT_EPOCH": str(epoch), **extra_env})
+
+
+def test_sigterm_is_handled_like_ctrl_c_and_the_run_resumes(tmp_path: Path) -> None:
+    """A real SIGTERM from outside, as SLURM sends it: exit 143, one line, status interrupted, then resume."""
+    epochs = 300
+    proc = subprocess.Popen([PY, "-m", "semiad_cli", "train", *RUN, f"trainer.max_epochs={epochs}",
+                             "trainer.patience=null", f"hydra.run.dir={tmp_path}"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env())
+    ckpt = tmp_path / "checkpoints" / "last.pt"
+    deadline = time.monotonic() + 120
+    while not ckpt.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be terminated"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err[-2000:]
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("semiad: terminated by SIGTERM; checkpoint of epoch ")
+    assert lines[0].endswith(f" written in {tmp_path}; continue with: semiad train resume_from={tmp_path}")
+    status = json.loads((tmp_path / "metrics.json").read_text())
+    assert status == {"status": "interrupted", "error": "terminated by SIGTERM"}
+    stopped_at = load_checkpoint(ckpt)["trainer"]["epoch"]
+    assert 1 <= stopped_at < epochs and f"checkpoint of epoch {stopped_at} " in lines[0]
+
+    semiad("train", f"resume_from={tmp_path}")
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["train"]["epochs"] == epochs
+    assert f"resumed from {ckpt} at epoch {stopped_at}" in (tmp_path / "train.log").read_text()
+
+
+def test_sigterm_mid_epoch_checkpoints_at_the_epoch_end_and_resume_matches(reference_run: Path,
+                                                                          tmp_path: Path) -> None:
+    """checkpoint_every=1000 writes none in 4 epochs; the SIGTERM in epoch 3 writes the end of epoch 3."""
+    proc = terminate_at(3, *RUN, "trainer.checkpoint_every=1000", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 143, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines() == [
+        f"semiad: terminated by SIGTERM; checkpoint of epoch 3 written in {tmp_path}; "
+        f"continue with: semiad train resume_from={tmp_path}"]
+    trainer = load_checkpoint(tmp_path / "checkpoints" / "last.pt")["trainer"]
+    assert trainer["epoch"] == 3 and len(trainer["history"]) == 3 and not trainer.get("finished")
+    assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "interrupted"
+
+    semiad("train", f"resume_from={tmp_path}")
+    assert comparable(tmp_path) == comparable(reference_run)  # the epoch-3 state was an exact epoch boundary
+    assert (tmp_path / "scores.csv").read_text() == (reference_run / "scores.csv").read_text()
+
+
+def test_sigterm_in_an_epoch_longer_than_the_grace_keeps_the_last_periodic_checkpoint(reference_run: Path,
+                                                                                     tmp_path: Path) -> None:
+    """The epoch does not end within the grace: no mid-epoch state is saved as if it were an epoch end."""
+    proc = terminate_at(3, *RUN, f"hydra.run.dir={tmp_path}", GRACE_S="0.3", SLOW_S="2")
+    assert proc.returncode == 143, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines() == [
+        f"semiad: terminated by SIGTERM; partial run left in {tmp_path}; "
+        f"continue with: semiad train resume_from={tmp_path}"]
+    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["trainer"]["epoch"] == 2
+    semiad("train", f"resume_from={tmp_path}")
+    assert comparable(tmp_path) == comparable(reference_run)
+
+
+def test_sigterm_in_a_sweep_writes_its_sweep_csv_row(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    proc = terminate_at(3, "--multirun", *RUN, f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 143, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1] == f"semiad: terminated by SIGTERM; checkpoint of epoch 3 written " \
+                                                   f"in {sweep / '0'}"
+    assert json.loads((sweep / "0" / "metrics.json").read_text())["status"] == "interrupted"
+    rows = (sweep / "sweep.csv").read_text().splitlines()
+    assert rows[0].startswith("job,overrides,status") and len(rows) == 2
+    assert rows[1].startswith("0,") and ",interrupted," in rows[1] and rows[1].endswith(",terminated by SIGTERM")

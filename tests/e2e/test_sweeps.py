@@ -96,7 +96,8 @@ def test_optuna_refuses_a_search_without_validation_split(tmp_path):
                   "trainer.val_fraction=0", f"hydra.sweep.dir={tmp_path}", check=False)
     assert proc.returncode != 0
     assert "trainer.val_fraction is 0" in proc.stderr
-    assert not (tmp_path / "0" / "metrics.json").exists()  # refused before training
+    assert not (tmp_path / "0" / "checkpoints").exists()  # refused before training
+    assert metrics(tmp_path / "0")["status"] == "failed"  # and recorded as such
 
 
 def test_resume_reruns_only_the_unfinished_jobs(tmp_path):
@@ -104,10 +105,11 @@ def test_resume_reruns_only_the_unfinished_jobs(tmp_path):
     # Job 1 cannot write its scores: a directory stands where scores.csv goes. It fails; 0 and 2 finish.
     (sweep / "1" / "scores.csv").mkdir(parents=True)
     args = ("train", "--multirun", "seed=1,2,3", *QUICK, "trainer.num_threads=1", f"hydra.sweep.dir={sweep}")
-    assert semiad(*args, check=False).returncode != 0
+    semiad(*args)  # a failed job is recorded and the sweep goes on
     first = pd.read_csv(sweep / "sweep.csv")
     assert first["status"].tolist() == ["completed", "failed", "completed"]
-    assert not (sweep / "1" / "metrics.json").exists()  # a failed job leaves no metrics.json to trust
+    failed = metrics(sweep / "1")  # a failed job's metrics.json holds its status and error, no metrics
+    assert failed["status"] == "failed" and failed["error_type"] == "IsADirectoryError" and "auroc" not in failed
     stamps = {n: (sweep / str(n) / "metrics.json").stat().st_mtime_ns for n in (0, 2)}
 
     (sweep / "1" / "scores.csv").rmdir()

@@ -113,20 +113,56 @@ def test_resume_reuses_only_a_completed_job_with_the_same_overrides(tmp_path):
 
 
 def test_slurm_config_renders_a_valid_sbatch_script(tmp_path):
-    """The plugin's own parameter mapping onto submitit, up to the sbatch script (no cluster needed)."""
-    import submitit
+    """The plugin's parameters mapped onto submitit's sbatch renderer; needs no cluster and no ``srun``.
+
+    ``submitit.AutoExecutor(cluster="slurm")`` refuses to start without ``srun`` on the PATH, so the
+    script is rendered by submitit's ``_make_sbatch_string`` with the plugin's split of the parameters
+    (generic ones renamed by ``SlurmExecutor``'s equivalence table, as ``AutoExecutor`` does).
+    """
     from hydra.utils import instantiate
     from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+    from submitit.slurm.slurm import SlurmExecutor, _convert_mem, _make_sbatch_string
 
     cfg = _hydra_cfg(["hydra/launcher=slurm", "hydra.launcher.partition=gpu", "hydra.launcher.gpus_per_node=1",
                       f"hydra.sweep.dir={tmp_path}"])
     launcher = instantiate(cfg.hydra.launcher)
-    params = dict(launcher.params)
-    executor = submitit.AutoExecutor(cluster="slurm", folder=params.pop("submitit_folder"),
-                                     slurm_max_num_timeout=params.pop("max_num_timeout"))
-    base = set(OmegaConf.structured(BaseQueueConf).keys())
-    executor.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in params.items()})
-    script = executor._executor._make_submission_file_text("python -m semiad_cli", "uid")
+    params = {k: v for k, v in launcher.params.items() if v is not None}
+    folder = params.pop("submitit_folder")
+    assert params.pop("max_num_timeout") > 0  # a job past its time limit is requeued from its checkpoint
+    generic = set(OmegaConf.structured(BaseQueueConf).keys())
+    rename = SlurmExecutor._equivalence_dict()
+    sbatch = {rename.get(k, k) if k in generic else k: v for k, v in params.items()}
+    sbatch["mem"] = _convert_mem(sbatch["mem"])
+    script = _make_sbatch_string(command="python -m semiad_cli", folder=folder, **sbatch)
     for line in ("--partition=gpu", "--cpus-per-task=4", "--mem=16GB", "--time=60", "--gpus-per-node=1",
-                 f"--output={tmp_path}/.submitit/"):
+                 f"--output={tmp_path}/.submitit/", "--signal=USR2@120"):
         assert f"#SBATCH {line}" in script, line
+
+
+def test_a_requeued_slurm_job_continues_from_its_checkpoint(tmp_path, monkeypatch):
+    """SLURM sets SLURM_RESTART_COUNT in a requeued job: it resumes in its run folder, or reuses a finished result."""
+    hydra_cfg = OmegaConf.create({
+        "sweep": {"dir": str(tmp_path)}, "job": {"num": 0}, "runtime": {"output_dir": str(tmp_path / "0")},
+        "overrides": {"task": ["seed=1"]}, "sweeper": {"_target_": "BasicSweeper"},
+        "launcher": {"_target_": "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher",
+                     "cpus_per_task": 2},
+    })
+
+    def start():
+        cfg = OmegaConf.create({"trainer": {"num_threads": None, "val_fraction": 0.0, "resume": False}})
+        return cfg, sweeps.SweepJob(cfg, hydra_cfg)
+
+    monkeypatch.setenv("SUBMITIT_EXECUTOR", "slurm")
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "0")
+    cfg, job = start()
+    assert cfg.trainer.resume is False and job.reusable() is None  # the first start trains afresh
+    done = {"status": "completed", "auroc": 0.9, "wall_time": {"total_s": 3.0}}
+    results.write_json(tmp_path / "0" / results.METRICS_JSON, done)
+    job.finish(done, 3.0)
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "2")
+    cfg, job = start()
+    assert cfg.trainer.resume is True and cfg.trainer.num_threads == 2
+    assert job.reusable()["auroc"] == 0.9  # requeued after it had finished: the stored result is returned
+    monkeypatch.delenv("SUBMITIT_EXECUTOR")  # not a submitit job: SLURM_RESTART_COUNT of an outer job is ignored
+    cfg, job = start()
+    assert cfg.trainer.resume is False and job.reusable() is None

@@ -93,6 +93,23 @@ def test_failed_and_incomplete_runs_are_listed_not_averaged(sweep: Path) -> None
     assert "no metrics.json" in result.text
 
 
+def test_job_without_metrics_json_takes_its_status_from_sweep_csv(sweep: Path) -> None:
+    """A job whose metrics.json could not be written (read-only, disk full) is failed, as sweep.csv says."""
+    (sweep / "sweep.csv").write_text(
+        "job,overrides,status,reused,auroc,aupr,objective,wall_s,run_dir,error\n"
+        f"0,seed=1,completed,False,0.8,0.4,,1.0,{sweep / '0'},\n"
+        f"6,seed=4,failed,False,,,,1.0,/elsewhere/{sweep.name}/6,OSError: disk full: no space left\n")
+    killed = table.read_run(sweep / "6")
+    assert killed.status == "failed"
+    assert killed.error == "no metrics.json; sweep.csv says: OSError: disk full: no space left"
+    result = table.run([sweep], save=False)
+    assert sorted(r.status for r in result.problems) == ["failed", "failed"]
+    (sweep / "sweep.csv").write_text("job,status,run_dir,error\n6,interrupted,6,terminated by SIGTERM\n")
+    assert table.read_run(sweep / "6").status == "interrupted"
+    (sweep / "sweep.csv").unlink()
+    assert table.read_run(sweep / "6").status == "incomplete"  # no record anywhere: killed or still running
+
+
 def test_files_next_to_the_sweep(sweep: Path) -> None:
     result = table.run([sweep], metrics=["auroc"])
     assert {f.name for f in result.files} == {"table.csv", "table.md", "table.tex", "failed.csv"}

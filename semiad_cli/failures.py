@@ -1,0 +1,138 @@
+"""Any exception that ends a run → its ``metrics.json`` record, one console line and an exit code.
+
+``SemiadError``s and config errors (OmegaConf, Hydra instantiation) are the user's to fix: exit 2.
+Everything else (a bug, a full disk, a read-only folder) exits 1. OS errors get a message that
+names the condition and the path, since the exception's own text often names neither (``torch.save``
+on a full disk says "unexpected pos 576 vs 534"; a failed ``write`` names no file).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from semiad_cli.errors import SemiadError
+
+USER_ERROR = 2
+OTHER_ERROR = 1
+_MAX_MESSAGE = 1000
+
+_WHERE = "free space there or choose another folder (run_root=<dir> or hydra.run.dir=<dir>)"
+_OS_MESSAGES = {
+    errno.ENOSPC: "disk full: no space left on the device holding {path}; " + _WHERE,
+    errno.EDQUOT: "disk quota exceeded on the device holding {path}; " + _WHERE,
+    errno.EROFS: "read-only file system: cannot write {path}; choose a writable folder "
+                 "(run_root=<dir> or hydra.run.dir=<dir>)",
+    errno.EACCES: "permission denied on {path}: it is read-only (or not readable) for this user; "
+                  "change its permissions or choose another folder (run_root=<dir> or hydra.run.dir=<dir>)",
+    errno.EPERM: "operation not permitted on {path}: it is read-only for this user; "
+                 "change its permissions or choose another folder (run_root=<dir> or hydra.run.dir=<dir>)",
+}
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What a failed run records and prints."""
+
+    error_type: str
+    message: str
+    exit_code: int
+    user_error: bool
+
+    def record(self) -> dict[str, str]:
+        """The ``metrics.json`` content of a failed run (and its ``sweep.csv`` row fields)."""
+        return {"status": "failed", "error_type": self.error_type, "error": self.message}
+
+
+def one_line(text: str) -> str:
+    """A multi-line exception text on one line, cut to a readable length."""
+    line = " | ".join(part.strip() for part in str(text).splitlines() if part.strip())
+    return line if len(line) <= _MAX_MESSAGE else line[:_MAX_MESSAGE - 1] + "…"
+
+
+def _os_error(err: BaseException) -> OSError | None:
+    """The first OSError with an errno along the exception's cause/context chain."""
+    seen: set[int] = set()
+    cur: BaseException | None = err
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, OSError) and cur.errno is not None:
+            return cur
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
+def _is_config_error(err: BaseException) -> bool:
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    return isinstance(err, (HydraException, OmegaConfBaseException))
+
+
+def describe(err: BaseException) -> Failure:
+    """Classify ``err``: its type, a one-line message and the exit code."""
+    if isinstance(err, SemiadError):
+        return Failure(type(err).__name__, str(err), USER_ERROR, True)
+    if _is_config_error(err):
+        return Failure(type(err).__name__, one_line(str(err)) or "config error", USER_ERROR, True)
+    os_err = _os_error(err)
+    if os_err is not None and os_err.errno in _OS_MESSAGES:
+        path = os_err.filename if os_err.filename is not None else "(path not given by the system)"
+        return Failure(type(os_err).__name__, _OS_MESSAGES[os_err.errno].format(path=path), OTHER_ERROR, False)
+    return Failure(type(err).__name__, one_line(str(err)) or "(no message)", OTHER_ERROR, False)
+
+
+def folder_problem(folder: Path) -> str | None:
+    """Why a run or sweep folder cannot be created or written, or None.
+
+    Walks up to the nearest existing folder: a file in the way, or a folder this user cannot
+    write into (read-only mount, permissions), means neither the run nor its ``metrics.json``
+    can be written.
+    """
+    folder = Path(folder).absolute()
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"cannot create the run folder {folder}: {existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"cannot write the run folder {folder}: {existing} is read-only for this user"
+    return None
+
+
+def output_folder_problem(config_name: str, overrides: list[str], config_dir: str) -> str | None:
+    """One line when the run folder (``--multirun``: the sweep folder) cannot be created, else None.
+
+    Hydra creates that folder and its log before any semiad code runs and reports a failure there
+    with a traceback; checked up front, the user gets one line that names the folder. Composes the
+    config once (sweep values left out) to resolve ``hydra.run.dir`` / ``hydra.sweep.dir``.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    flags = [a for a in overrides if a.startswith("-")]
+    multirun = any(a in ("-m", "--multirun") for a in flags)
+    if any(a not in ("-m", "--multirun") for a in flags) or not (Path(config_dir) / f"{config_name}.yaml").is_file():
+        return None  # --cfg, --help, --info …: Hydra prints and writes nothing
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    GlobalHydra.instance().clear()
+    try:
+        parsed = OverridesParser.create().parse_overrides([a for a in overrides if not a.startswith("-")])
+        plain = [o.input_line for o in parsed if not o.is_sweep_override()]
+        with initialize_config_dir(config_dir=str(Path(config_dir).resolve()), version_base="1.3"):
+            cfg = compose(config_name, overrides=plain, return_hydra_config=True)
+            folder = OmegaConf.select(cfg, key)
+    except Exception:  # noqa: BLE001 - any composition problem is reported by Hydra itself
+        return None
+    finally:
+        GlobalHydra.instance().clear()
+    if not folder:
+        return None
+    problem = folder_problem(Path(str(folder)))
+    if problem is None:
+        return None
+    return f"{problem}; choose another with {key}=<dir> or run_root=<dir> (no metrics.json can be written there)"
