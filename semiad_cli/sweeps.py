@@ -20,7 +20,6 @@ picks trial parameters; this module only does what those plugins leave to the ap
 from __future__ import annotations
 
 import csv
-import fcntl
 import importlib.util
 import io
 import logging
@@ -128,13 +127,12 @@ def _task_overrides(overrides: list[str]) -> list[str]:
 
 @contextmanager
 def _locked(state_dir: Path) -> Iterator[None]:
+    """Serialise ``sweep.csv`` updates of parallel jobs (filelock: also on non-POSIX systems)."""
+    from filelock import FileLock
+
     state_dir.mkdir(parents=True, exist_ok=True)
-    with open(state_dir / "lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with FileLock(str(state_dir / "lock")):
+        yield
 
 
 def _number(value: Any) -> float | None:

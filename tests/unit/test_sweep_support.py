@@ -166,3 +166,17 @@ def test_a_requeued_slurm_job_continues_from_its_checkpoint(tmp_path, monkeypatc
     monkeypatch.delenv("SUBMITIT_EXECUTOR")  # not a submitit job: SLURM_RESTART_COUNT of an outer job is ignored
     cfg, job = start()
     assert cfg.trainer.resume is False and job.reusable() is None
+
+
+def test_cli_and_sweeps_import_without_fcntl():
+    """No POSIX-only import: on Windows there is no fcntl (filelock does the locking)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['fcntl'] = None\n"
+            "import semiad_cli.cli, semiad_cli.sweeps, semiad_cli.runlock\n"
+            "from pathlib import Path; import tempfile\n"
+            "with semiad_cli.sweeps._locked(Path(tempfile.mkdtemp())): pass\n"
+            "print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
