@@ -6,14 +6,16 @@ import csv
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from semiad_cli.atomic import atomic_write
-from semiad_cli.data.split import Part
+
+if TYPE_CHECKING:  # a type only: reading results (semiad table) needs no sklearn
+    from semiad_cli.data.split import Part
 
 METRICS_JSON = "metrics.json"
 METRICS_CSV = "metrics.csv"

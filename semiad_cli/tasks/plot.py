@@ -26,9 +26,18 @@ import pandas as pd  # noqa: E402
 from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve  # noqa: E402
 
 from semiad_cli.errors import SemiadError  # noqa: E402
-from semiad_cli.tasks import table as tbl  # noqa: E402
+from semiad_cli.results import SCORES_CSV  # noqa: E402
+from semiad_cli.tables.aggregate import (  # noqa: E402
+    DEFAULT_METRICS,
+    aggregate,
+    resolve_key,
+    setting_keys,
+    short_names,
+    sort_value,
+)
+from semiad_cli.tables.collect import Run, collect_runs, default_out_dir, read_run, split_list  # noqa: E402
+from semiad_cli.tables.render import fmt_value  # noqa: E402
 
-SCORES_CSV = "scores.csv"
 X_PREFERENCE = ("gamma_l", "gamma_p", "k", "normal_class")
 
 
@@ -45,7 +54,7 @@ def _read_scores(run_dir: Path) -> pd.DataFrame:
     return frame
 
 
-def _title(run: tbl.Run) -> str:
+def _title(run: Run) -> str:
     m = run.metrics
     bits = [str(m.get("model") or (run.config or {}).get("model") or ""), str(m.get("dataset") or "")]
     if m.get("seed") is not None:
@@ -56,7 +65,7 @@ def _title(run: tbl.Run) -> str:
 def run_plots(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Path]:
     """ROC + PR curves and score histograms of one run; returns the PNG paths."""
     run_dir = Path(run_dir)
-    run = tbl.read_run(run_dir)
+    run = read_run(run_dir)
     frame = _read_scores(run_dir)
     out = Path(out_dir) if out_dir else run_dir / "plots"
     out.mkdir(parents=True, exist_ok=True)
@@ -122,9 +131,9 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and not (isinstance(v, float) and math.isnan(v))
 
 
-def choose_x(runs: list[tbl.Run], keys: list[str]) -> str:
+def choose_x(runs: list[Run], keys: list[str]) -> str:
     """γl when it varies, else γp, k, normal class, else the first numeric varying key, else the first key."""
-    names = tbl.short_names(keys)
+    names = short_names(keys)
     for pref in X_PREFERENCE:
         for k in keys:
             if names[k] == pref:
@@ -136,22 +145,22 @@ def choose_x(runs: list[tbl.Run], keys: list[str]) -> str:
     return keys[0]
 
 
-def sweep_plots(runs: list[tbl.Run], out_dir: str | Path, metrics: list[str] | None = None,
+def sweep_plots(runs: list[Run], out_dir: str | Path, metrics: list[str] | None = None,
                 x: str | None = None) -> list[Path]:
     """One PNG per metric: metric vs ``x`` with a line (mean ± std band) per remaining setting."""
-    keys = tbl.setting_keys(runs)
+    keys = setting_keys(runs)
     if x:
-        x_key = tbl.resolve_key(x, runs)
+        x_key = resolve_key(x, runs)
         keys = [x_key] + [k for k in keys if k != x_key]
     elif not keys:
         raise SemiadError("all runs share one setting: nothing to plot against (pass a run folder for its curves)")
     else:
         x_key = choose_x(runs, keys)
-    metrics = list(metrics or tbl.DEFAULT_METRICS)
-    table = tbl.aggregate(runs, keys, metrics)
-    names = tbl.short_names(keys)
+    metrics = list(metrics or DEFAULT_METRICS)
+    table = aggregate(runs, keys, metrics)
+    names = short_names(keys)
     line_keys = [k for k in keys if k != x_key]
-    x_values = sorted(table[x_key].dropna().unique().tolist(), key=tbl._sort_value)
+    x_values = sorted(table[x_key].dropna().unique().tolist(), key=sort_value)
     numeric = all(_is_number(v) for v in x_values)
     positions = {v: (float(v) if numeric else i) for i, v in enumerate(x_values)}
     out = Path(out_dir)
@@ -168,7 +177,7 @@ def sweep_plots(runs: list[tbl.Run], out_dir: str | Path, metrics: list[str] | N
                 continue
             sub["_x"] = sub[x_key].map(positions)
             sub = sub.sort_values("_x")
-            label = ", ".join(tbl._fmt_value(v) if k in ("model", "dataset") else f"{names[k]}={tbl._fmt_value(v)}"
+            label = ", ".join(fmt_value(v) if k in ("model", "dataset") else f"{names[k]}={fmt_value(v)}"
                               for k, v in zip(line_keys, ident, strict=True)) or m
             xs, mean = sub["_x"].to_numpy(float), sub[f"{m}_mean"].to_numpy(float)
             std = np.nan_to_num(sub[f"{m}_std"].to_numpy(float))
@@ -180,7 +189,7 @@ def sweep_plots(runs: list[tbl.Run], out_dir: str | Path, metrics: list[str] | N
                 ax.errorbar(xs + shift, mean, yerr=std, fmt="o", capsize=4, label=label)
             n_lines_drawn += 1
         if not numeric:
-            ax.set_xticks(list(positions.values()), [tbl._fmt_value(v) for v in x_values])
+            ax.set_xticks(list(positions.values()), [fmt_value(v) for v in x_values])
             ax.set_xlim(-0.5, len(x_values) - 0.5)
         n_text = "n = " + "/".join(str(n) for n in sorted(table["n"].unique()))
         ax.set(xlabel=names[x_key], ylabel=m, title=f"{m} vs {names[x_key]} (mean ± std over seeds, {n_text})")
@@ -201,15 +210,15 @@ def run(paths: list[str | Path], metrics: list[str] | None = None, x: str | None
 
     A sweep over seeds only has no x axis: each run then gets its own curves.
     """
-    runs = tbl.collect_runs(paths)
+    runs = collect_runs(paths)
     completed = [r for r in runs if r.status == "completed"]
     if not completed:
         raise SemiadError(f"no completed runs under {', '.join(map(str, paths))}; see semiad table for the failures")
     if len(completed) == 1 and not x:
         return run_plots(completed[0].path, out)
-    out_dir = Path(out) if out else tbl.default_out_dir(paths) / "plots"
+    out_dir = Path(out) if out else default_out_dir(paths) / "plots"
     written: list[Path] = []
-    if x or tbl.setting_keys(runs):
+    if x or setting_keys(runs):
         written = sweep_plots(runs, out_dir, metrics, x)
     else:  # only seeds differ: nothing to put on an x axis, so each run gets its curves
         per_run = True
@@ -240,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    written = run(args.paths, metrics=tbl._split_list(args.metric), x=args.x, out=args.out, per_run=args.runs)
+    written = run(args.paths, metrics=split_list(args.metric), x=args.x, out=args.out, per_run=args.runs)
     for path in written:
         print(path)
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 from pathlib import Path
@@ -13,6 +14,7 @@ import yaml
 
 from semiad_cli import cli
 from semiad_cli.errors import SemiadError
+from semiad_cli.tables import aggregate, collect
 from semiad_cli.tasks import plot, table
 
 
@@ -78,8 +80,8 @@ def test_mean_and_sample_std_are_exact(sweep: Path) -> None:
     assert rows.loc["ede", "known_aupr_std"] == pytest.approx(0.25, abs=1e-12)
     assert rows.loc["ede", "n"] == 3 and rows.loc["deepsad", "n"] == 2
     assert rows.loc["ede", "seeds"] == "1 2 3"
-    assert "| deepsad | 0.600 ± 0.141 | 0.300 ± 0.071 | 0.375 ± 0.177 | 2 | 1      |" in result.text
-    assert "| ede     | 0.900 ± 0.100 | 0.450 ± 0.050 | 0.500 ± 0.250 | 3 | 1      |" in result.text
+    assert "| deepsad | 0.600 ± 0.141 | 0.300 ± 0.071 | 0.375 ± 0.177 | 2   | 1        |" in result.text
+    assert "| ede     | 0.900 ± 0.100 | 0.450 ± 0.050 | 0.500 ± 0.250 | 3   | 1        |" in result.text
 
 
 def test_failed_and_incomplete_runs_are_listed_not_averaged(sweep: Path) -> None:
@@ -99,15 +101,15 @@ def test_job_without_metrics_json_takes_its_status_from_sweep_csv(sweep: Path) -
         "job,overrides,status,reused,auroc,aupr,objective,wall_s,run_dir,error\n"
         f"0,seed=1,completed,False,0.8,0.4,,1.0,{sweep / '0'},\n"
         f"6,seed=4,failed,False,,,,1.0,/elsewhere/{sweep.name}/6,OSError: disk full: no space left\n")
-    killed = table.read_run(sweep / "6")
+    killed = collect.read_run(sweep / "6")
     assert killed.status == "failed"
     assert killed.error == "no metrics.json; sweep.csv says: OSError: disk full: no space left"
     result = table.run([sweep], save=False)
     assert sorted(r.status for r in result.problems) == ["failed", "failed"]
     (sweep / "sweep.csv").write_text("job,status,run_dir,error\n6,interrupted,6,terminated by SIGTERM\n")
-    assert table.read_run(sweep / "6").status == "interrupted"
+    assert collect.read_run(sweep / "6").status == "interrupted"
     (sweep / "sweep.csv").unlink()
-    assert table.read_run(sweep / "6").status == "incomplete"  # no record anywhere: killed or still running
+    assert collect.read_run(sweep / "6").status == "incomplete"  # no record anywhere: killed or still running
 
 
 def test_files_next_to_the_sweep(sweep: Path) -> None:
@@ -131,7 +133,7 @@ def test_single_run_has_no_std(tmp_path: Path) -> None:
     result = table.run([tmp_path / "r"], save=False)
     row = result.table.iloc[0]
     assert row["auroc_mean"] == 0.75 and math.isnan(row["auroc_std"]) and row["n"] == 1
-    assert "| ede   | 0.750 | 0.500 | 1 |" in result.text
+    assert "| ede     | 0.750   | 0.500  | 1   |" in result.text
 
 
 def test_varying_keys_become_rows_and_pivot(tmp_path: Path) -> None:
@@ -142,12 +144,12 @@ def test_varying_keys_become_rows_and_pivot(tmp_path: Path) -> None:
         make_run(tmp_path / "s" / str(i), dataset=dataset, model=model, gamma_l=g, seed=seed,
                  metrics={"auroc": value, "aupr": value})
     result = table.run([tmp_path / "s"], metrics=["auroc"], save=False)
-    names = table.short_names(result.keys)
+    names = aggregate.short_names(result.keys)
     assert [names[k] for k in result.keys] == ["dataset", "model", "gamma_l"]  # rep_dim follows dataset: dropped
     wide = table.run([tmp_path / "s"], metrics=["auroc"], rows=["dataset"], cols=["model"], save=False)
-    assert wide.text.startswith("| dataset | deepsad   | ede               |")
+    assert wide.text.startswith("| dataset   | deepsad   | ede               |")
     # cardio/ede pools γl 0.01 (seeds 1, 2) and 0.05: three runs, n shown in the cell
-    assert "| cardio  | 0.600 (1) | 0.850 ± 0.132 (3) |" in wide.text
+    assert "| cardio    | 0.600 (1) | 0.850 ± 0.132 (3) |" in wide.text
     with pytest.raises(SemiadError, match="unknown config key 'colour'"):
         table.run([tmp_path / "s"], rows=["colour"], save=False)
 
@@ -202,7 +204,7 @@ def test_cli_error_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_cli_table_prints_markdown(sweep: Path, capsys: pytest.CaptureFixture) -> None:
     assert cli.main(["table", str(sweep), "--metric", "auroc", "--no-save", "--percent"]) == 0
     out = capsys.readouterr().out
-    assert "| ede     | 90.0 ± 10.0 | 3 | 1      |" in out
+    assert "| ede     | 90.0 ± 10.0 | 3   | 1        |" in out
     assert not (sweep / "table.csv").exists()
 
 
@@ -246,3 +248,65 @@ def test_plot_without_scores_is_a_clear_error(tmp_path: Path) -> None:
     make_run(tmp_path / "r", metrics={"auroc": 0.9, "aupr": 0.8})
     with pytest.raises(SemiadError, match="has no scores.csv"):
         plot.run([tmp_path / "r"])
+
+
+def _cells(text: str) -> list[list[str]]:
+    """The markdown table's rows (header first, rule skipped) as lists of stripped cells."""
+    lines = [ln for ln in text.splitlines() if ln.startswith("|") and not ln.startswith("|-")]
+    return [[c.strip() for c in ln.strip("|").split("|")] for ln in lines]
+
+
+def test_pivot_keeps_runs_that_lack_a_key(tmp_path: Path) -> None:
+    """A key only some models have (read back as NaN) is a row of its own, shown last, with its values."""
+    for i, (model, seed, eta, value) in enumerate([("ede", 1, None, 0.8), ("ede", 2, None, 1.0),
+                                                   ("deepsad", 1, 1.0, 0.6), ("deepsad", 2, 2.0, 0.7)]):
+        run_dir = make_run(tmp_path / "s" / str(i), model=model, seed=seed, metrics={"auroc": value, "aupr": value})
+        if eta is not None:  # deepsad's own setting: ede's config has no such key
+            config = yaml.safe_load((run_dir / "config.yaml").read_text())
+            config["model"]["eta"] = eta
+            (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    wide = table.run([tmp_path / "s"], metrics=["auroc"], cols=["model"], save=False)
+    assert _cells(wide.text) == [["eta", "deepsad", "ede"], ["1", "0.600 (1)", "—"], ["2", "0.700 (1)", "—"],
+                                 ["—", "—", "0.900 ± 0.141 (2)"]]
+
+
+def _imports(module: str) -> set[str]:
+    """The ``semiad_cli`` modules one module imports anywhere in its file (top level or inside functions)."""
+    root = Path(cli.__file__).parent.parent
+    path = root / (module.replace(".", "/") + ".py")
+    if not path.is_file():
+        path = root / module.replace(".", "/") / "__init__.py"
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            # ``from semiad_cli.tasks import table`` imports the module semiad_cli.tasks.table
+            names = [f"{node.module}.{a.name}" if (root / node.module.replace(".", "/") / f"{a.name}.py").is_file()
+                     else node.module for a in node.names]
+        found.update(n for n in names if n.startswith("semiad_cli"))
+    return found
+
+
+def _reach(module: str) -> set[str]:
+    seen: set[str] = set()
+    todo = list(_imports(module))
+    while todo:
+        m = todo.pop()
+        if m not in seen:
+            seen.add(m)
+            todo.extend(_imports(m))
+    return seen
+
+
+@pytest.mark.parametrize("module", ["semiad_cli.tasks.table", "semiad_cli.tasks.plot", "semiad_cli.tables.collect",
+                                    "semiad_cli.tables.aggregate", "semiad_cli.tables.render"])
+def test_table_and_plot_modules_import_no_cycle(module: str) -> None:
+    """Collect ← aggregate ← render ← table/plot: nothing imports back, so each step loads on its own."""
+    reach = _reach(module)
+    assert module not in reach
+    if module != "semiad_cli.tasks.table":
+        assert "semiad_cli.tasks.table" not in reach
+    if module.startswith("semiad_cli.tables"):
+        assert not any(m.startswith("semiad_cli.tasks") for m in reach)
