@@ -1,16 +1,25 @@
-"""Shared fixtures: compose the shipped configs, run the CLI in a subprocess."""
+"""Shared fixtures: compose the shipped configs, run the CLI in-process or in a subprocess.
+
+Argument and config errors, help texts and ``--cfg job`` run in-process (``cli_inproc``): a subprocess
+costs a Python start and a torch import each. End-to-end paths (runs that train and write a folder,
+signals, SLURM, the wheel) keep ``run_cli``'s subprocess.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 
 from semiad_cli.cli import CONFIG_DIR
 
@@ -49,3 +58,66 @@ def read_metrics(run_dir: Path) -> dict:
 @pytest.fixture
 def cli():
     return run_cli
+
+
+class CliResult(NamedTuple):
+    code: int
+    out: str
+    err: str
+
+
+def _hydra_state_reset() -> None:
+    GlobalHydra.instance().clear()
+    HydraConfig.instance().cfg = None
+
+
+@pytest.fixture
+def cli_inproc(capsys, monkeypatch):
+    """``cli_inproc("train", "dataset=x", env={...})`` → ``CliResult(code, out, err)`` from ``cli.main``
+    in this process, for calls that stop before anything is trained.
+
+    Puts back what a Hydra app changes in the process: Hydra's singletons, the root logger's handlers
+    and levels (job logging's dictConfig replaces them), ``sys.argv``, the working folder, signal
+    handlers and torch's thread count.
+    """
+    from semiad_cli import cli
+
+    def _run(*args: str, env: dict | None = None) -> CliResult:
+        for key, value in (env or {}).items():
+            monkeypatch.setenv(key, value)
+        capsys.readouterr()  # only this call's output
+        root = logging.getLogger()
+        loggers = {name: (lg.level, list(lg.handlers), lg.propagate, lg.disabled)
+                   for name, lg in logging.Logger.manager.loggerDict.items() if isinstance(lg, logging.Logger)}
+        saved = (list(root.handlers), root.level, list(sys.argv), os.getcwd(),
+                 {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)})
+        import torch  # a run sets its thread count (trainer.num_threads)
+
+        threads = torch.get_num_threads()
+        _hydra_state_reset()
+        try:
+            code = cli.main(list(args))
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+        finally:
+            _hydra_state_reset()
+            for handler in root.handlers:
+                if handler not in saved[0]:
+                    handler.close()
+            root.handlers[:] = saved[0]
+            root.setLevel(saved[1])
+            for name, lg in list(logging.Logger.manager.loggerDict.items()):
+                if isinstance(lg, logging.Logger):  # loggers made during the call: back to the defaults
+                    level, handlers, propagate, disabled = loggers.get(name, (logging.NOTSET, [], True, False))
+                    lg.setLevel(level)
+                    lg.handlers[:] = handlers
+                    lg.propagate, lg.disabled = propagate, disabled
+            sys.argv[:] = saved[2]
+            os.chdir(saved[3])
+            for sig, handler in saved[4].items():
+                signal.signal(sig, handler)
+            torch.set_num_threads(threads)
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return _run

@@ -1,4 +1,8 @@
-"""The CLI as a user runs it: train on digits, read the files back, evaluate, bad input."""
+"""The CLI as a user runs it: train on digits, read the files back, evaluate, bad input.
+
+Runs that train go through a subprocess (``run_cli``); bad input, help texts and ``--cfg job`` stop before
+anything is trained and run in-process (``cli_inproc``).
+"""
 
 from __future__ import annotations
 
@@ -106,35 +110,35 @@ def test_csv_runs_are_named_after_their_files_in_metrics_and_tables(tmp_path, ca
     (["evaluate", "run_dir=."], "has no config.yaml"),
     (["frobnicate"], "unknown command 'frobnicate'"),
 ])
-def test_bad_input_gives_one_line_error(tmp_path, args, message):
-    proc = run_cli(*args, f"hydra.run.dir={tmp_path}/r" if args[0] in ("train", "evaluate") else "--x",
-                   check=False)
-    assert proc.returncode == 2
-    err_lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+def test_bad_input_gives_one_line_error(tmp_path, args, message, cli_inproc):
+    code, out, err = cli_inproc(*args, f"hydra.run.dir={tmp_path}/r" if args[0] in ("train", "evaluate") else "--x")
+    assert code == 2
+    err_lines = [line for line in err.strip().splitlines() if line.strip()]
     assert len(err_lines) == 1 and err_lines[0].startswith("semiad: error:") and message in err_lines[0]
-    assert "Traceback" not in proc.stderr + proc.stdout
+    assert "Traceback" not in err + out
 
 
-def test_evaluate_on_folder_without_checkpoint(trained_run, tmp_path):
+def test_evaluate_on_folder_without_checkpoint(trained_run, tmp_path, cli_inproc):
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "config.yaml").write_text((trained_run / "config.yaml").read_text())
-    proc = run_cli("evaluate", f"run_dir={broken}", f"hydra.run.dir={tmp_path}/e", check=False)
-    assert proc.returncode == 2 and "no checkpoint" in proc.stderr and "Traceback" not in proc.stderr
+    code, out, err = cli_inproc("evaluate", f"run_dir={broken}", f"hydra.run.dir={tmp_path}/e")
+    assert code == 2 and "no checkpoint" in err and "Traceback" not in err + out
 
 
-def test_failed_run_records_status(tmp_path):
-    run_cli("train", "trainer=quick", "dataset.split.normal_class=99", f"hydra.run.dir={tmp_path}", check=False)
+def test_failed_run_records_status(tmp_path, cli_inproc):
+    code, _, err = cli_inproc("train", "trainer=quick", "dataset.split.normal_class=99", f"hydra.run.dir={tmp_path}")
+    assert code == 2 and "normal_class=99" in err
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert m["status"] == "failed" and "normal_class=99" in m["error"]
 
 
-def test_help_outputs():
-    top = run_cli("--help")
-    assert "train" in top.stdout and "evaluate" in top.stdout
-    sub = run_cli("train", "--help")
-    assert "== Configuration groups ==" in sub.stdout and "dataset:" in sub.stdout
-    assert sub.stdout.startswith("semiad train: ") and "semiad semiad" not in sub.stdout
-    assert "resume_from=<run folder>" in sub.stdout
-    job = run_cli("train", "--cfg", "job")
-    assert "_target_: semiad_cli.models.ede.EDE" in job.stdout
+def test_help_outputs(cli_inproc):
+    top = cli_inproc("--help")
+    assert top.code == 0 and "train" in top.out and "evaluate" in top.out
+    sub = cli_inproc("train", "--help")
+    assert sub.code == 0 and "== Configuration groups ==" in sub.out and "dataset:" in sub.out
+    assert sub.out.startswith("semiad train: ") and "semiad semiad" not in sub.out
+    assert "resume_from=<run folder>" in sub.out
+    job = cli_inproc("train", "--cfg", "job")
+    assert job.code == 0 and "_target_: semiad_cli.models.ede.EDE" in job.out

@@ -2,7 +2,8 @@
 
 Failures are planted through the real CLI: a test-only model whose ``fit`` raises ``RuntimeError``
 (``tests/helpers/failing.py``), a run folder whose path is a file, and, where this process may mount
-file systems, a full and a read-only file system under the run folder.
+file systems, a full and a read-only file system under the run folder. Failures that come before any
+training (config errors, unusable run folders) run in-process (``cli_inproc``); the others in a subprocess.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from tests.helpers.failing import MESSAGE
 FAILING = ("model=iforest", "model._target_=tests.helpers.failing.FailingDetector")
 
 
-def stderr_lines(proc: subprocess.CompletedProcess) -> list[str]:
-    return [line for line in proc.stderr.splitlines() if line.strip()]
+def stderr_lines(proc) -> list[str]:
+    """The non-blank stderr lines of a subprocess or of an in-process call (``cli_inproc``)."""
+    err = proc.stderr if hasattr(proc, "stderr") else proc.err
+    return [line for line in err.splitlines() if line.strip()]
 
 
 def test_unexpected_exception_writes_failed_status_one_line_and_traceback_in_log(tmp_path: Path) -> None:
@@ -37,10 +40,10 @@ def test_unexpected_exception_writes_failed_status_one_line_and_traceback_in_log
     assert "Traceback (most recent call last)" in log and "in fit" in log and MESSAGE in log
 
 
-def test_config_error_that_is_not_a_semiad_error_exits_2_with_failed_status(tmp_path: Path) -> None:
-    proc = run_cli("train", "model=iforest", "model._target_=semiad_cli.models.classical.NoSuchModel",
-                   f"hydra.run.dir={tmp_path}", check=False)
-    assert proc.returncode == 2, proc.stderr
+def test_config_error_that_is_not_a_semiad_error_exits_2_with_failed_status(tmp_path: Path, cli_inproc) -> None:
+    proc = cli_inproc("train", "model=iforest", "model._target_=semiad_cli.models.classical.NoSuchModel",
+                      f"hydra.run.dir={tmp_path}")
+    assert proc.code == 2, proc.err
     lines = stderr_lines(proc)
     assert len(lines) == 1 and lines[0].startswith("semiad: error: InstantiationException: ")
     assert "NoSuchModel" in lines[0] and lines[0].endswith(f"(traceback in {tmp_path}/train.log)")
@@ -62,27 +65,27 @@ def test_failed_job_in_a_sweep_is_recorded_and_table_calls_it_failed(tmp_path: P
     assert problem.split()[0] == "failed" and MESSAGE in problem
 
 
-def test_run_folder_path_that_is_a_file_gives_one_line(tmp_path: Path) -> None:
+def test_run_folder_path_that_is_a_file_gives_one_line(tmp_path: Path, cli_inproc) -> None:
     """Hydra cannot create the run folder: no metrics.json can be written, and the line says so (works as root)."""
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    proc = run_cli("train", "trainer=quick", f"hydra.run.dir={blocker}/run", check=False)
-    assert proc.returncode == 2, proc.stderr
+    proc = cli_inproc("train", "trainer=quick", f"hydra.run.dir={blocker}/run")
+    assert proc.code == 2, proc.err
     assert stderr_lines(proc) == [
         f"semiad: error: cannot create the run folder {blocker}/run: {blocker} is a file, not a folder; choose "
         "another with hydra.run.dir=<dir> or run_root=<dir> (no metrics.json can be written there)"]
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into folders whatever their mode")
-def test_read_only_run_folder_by_permissions_gives_one_line(tmp_path: Path) -> None:
+def test_read_only_run_folder_by_permissions_gives_one_line(tmp_path: Path, cli_inproc) -> None:
     run = tmp_path / "run"
     run.mkdir()
     run.chmod(0o555)
     try:
-        proc = run_cli("train", "trainer=quick", f"hydra.run.dir={run}", check=False)
+        proc = cli_inproc("train", "trainer=quick", f"hydra.run.dir={run}")
     finally:
         run.chmod(0o755)
-    assert proc.returncode == 2 and stderr_lines(proc) == [
+    assert proc.code == 2 and stderr_lines(proc) == [
         f"semiad: error: cannot write the run folder {run}: {run} is read-only for this user; choose another "
         "with hydra.run.dir=<dir> or run_root=<dir> (no metrics.json can be written there)"]
 
@@ -127,11 +130,11 @@ def test_read_only_file_system_says_so_and_names_the_file(tmp_path: Path) -> Non
     assert read_metrics(run)["error"].startswith(line)
 
 
-def test_read_only_run_folder_mount_gives_one_line(tmp_path: Path) -> None:
+def test_read_only_run_folder_mount_gives_one_line(tmp_path: Path, cli_inproc) -> None:
     run = tmp_path / "run"
     with tmpfs(run, "ro,size=4k"):
-        proc = run_cli("train", "trainer=quick", f"hydra.run.dir={run}", check=False)
-    assert proc.returncode == 2 and stderr_lines(proc) == [
+        proc = cli_inproc("train", "trainer=quick", f"hydra.run.dir={run}")
+    assert proc.code == 2 and stderr_lines(proc) == [
         f"semiad: error: cannot write the run folder {run}: {run} is read-only for this user; choose another "
         "with hydra.run.dir=<dir> or run_root=<dir> (no metrics.json can be written there)"]
-    assert not json.dumps(proc.stderr).count("Traceback")
+    assert not json.dumps(proc.err + proc.out).count("Traceback")

@@ -1,4 +1,8 @@
-"""``resume_from=<run>`` with overrides: what changes the experiment is refused before anything is written."""
+"""``resume_from=<run>`` with overrides: what changes the experiment is refused before anything is written.
+
+The killed run and the resumes that train go through subprocesses; the refusals stop before Hydra starts
+and run in-process (``cli_inproc``).
+"""
 
 from __future__ import annotations
 
@@ -39,14 +43,14 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def refused(run: Path, *overrides: str) -> str:
+def refused(cli_inproc, run: Path, *overrides: str) -> str:
     """The one error line of a refused resume; the run folder must be byte-identical afterwards."""
     before = snapshot(run)
-    proc = semiad("train", f"resume_from={run}", *overrides, check=False)
-    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
-    assert "Traceback" not in proc.stderr + proc.stdout
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("semiad: error:"), proc.stderr
+    code, out, err = cli_inproc("train", f"resume_from={run}", *overrides)
+    assert code == 2, (code, err[-2000:])
+    assert "Traceback" not in err + out
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("semiad: error:"), err
     assert snapshot(run) == before  # config.yaml, .hydra/overrides.yaml, checkpoint: untouched
     return lines[0]
 
@@ -58,13 +62,13 @@ def refused(run: Path, *overrides: str) -> str:
     "dataset.split.ratio_known_anomaly=0.1",
     "trainer.optimizer.lr=0.01",
 ])
-def test_resume_refuses_an_override_that_changes_the_experiment(run: Path, override: str) -> None:
-    line = refused(run, override)
+def test_resume_refuses_an_override_that_changes_the_experiment(run: Path, override: str, cli_inproc) -> None:
+    line = refused(cli_inproc, run, override)
     assert f"{override} would change what this run computes" in line and ALLOWED in line
 
 
-def test_resume_refuses_another_dataset_and_the_plain_resume_still_works(run: Path) -> None:
-    line = refused(run, "dataset=breast_cancer", "trainer.num_threads=1")
+def test_resume_refuses_another_dataset_and_the_plain_resume_still_works(run: Path, cli_inproc) -> None:
+    line = refused(cli_inproc, run, "dataset=breast_cancer", "trainer.num_threads=1")
     assert "dataset=breast_cancer would change what this run computes" in line
     assert "trainer.num_threads=1" not in line.split(" would")[0]  # an allowed override is not named as refused
     semiad("train", f"resume_from={run}")
@@ -73,8 +77,8 @@ def test_resume_refuses_another_dataset_and_the_plain_resume_still_works(run: Pa
     assert metrics["train"]["epochs"] == 4
 
 
-def test_resume_refuses_fewer_epochs_than_already_trained(run: Path) -> None:
-    line = refused(run, "trainer.max_epochs=1")
+def test_resume_refuses_fewer_epochs_than_already_trained(run: Path, cli_inproc) -> None:
+    line = refused(cli_inproc, run, "trainer.max_epochs=1")
     assert "trainer.max_epochs=1" in line and "2 epochs" in line
 
 

@@ -1,4 +1,8 @@
-"""One run per folder: a busy run folder and a completed one are refused, through the real CLI."""
+"""One run per folder: a busy run folder and a completed one are refused, through the real CLI.
+
+The runs and the busy folder (held by this test process, so the refused run must be another process) use
+subprocesses; the refusal of a completed folder runs in-process (``cli_inproc``).
+"""
 
 from __future__ import annotations
 
@@ -32,14 +36,14 @@ def test_a_second_run_on_a_busy_folder_fails_at_once(tmp_path: Path) -> None:
         runlock.release(run_dir)
 
 
-def test_a_completed_run_folder_is_reused_only_with_overwrite(tmp_path: Path) -> None:
+def test_a_completed_run_folder_is_reused_only_with_overwrite(tmp_path: Path, cli_inproc) -> None:
     run_dir = tmp_path / "sweep" / "0"
     first = semiad("train", *QUICK, f"hydra.run.dir={run_dir}")
     assert first.returncode == 0, first.stderr[-2000:]
     assert not (run_dir / runlock.OWNER_FILE).exists()  # the claim ends with the run
     before = snapshot(run_dir)
 
-    line = one_line_error(semiad("train", *QUICK, "seed=2", f"hydra.run.dir={run_dir}"))
+    line = one_line_error(cli_inproc("train", *QUICK, "seed=2", f"hydra.run.dir={run_dir}"))  # refused in-process
     assert f"{run_dir.resolve()} holds a completed run" in line and "overwrite=true" in line
     assert snapshot(run_dir) == before  # nothing written: not even Hydra's .hydra/ record
 

@@ -8,8 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pytest
 from hydra import compose, initialize_config_dir
+from sklearn.metrics import average_precision_score
 
 from semiad_cli.tasks import train
 
@@ -41,9 +44,12 @@ def test_classifier_with_and_without_synthetic(tmp_path):
         assert "synthetic" not in per_class and len(per_class) == 9  # digits: 0 normal, 9 anomaly classes
         known = [c for c, v in per_class.items() if v["known"]]
         assert known == m["known_anomaly_classes"] and len(known) == 1
-        assert all(0 <= v["aupr"] <= 1 for v in per_class.values())
-        assert m["known_aupr"] == per_class[known[0]]["aupr"] and m["unknown_aupr"] is not None
         scores = pd.read_csv(tmp_path / str(i) / "scores.csv")
+        for c, v in per_class.items():  # each class: its rows against the normal ones, from the scores written
+            rows = scores[(scores["label"] == 0) | (scores["class"].astype(str) == c)]
+            assert v["aupr"] == pytest.approx(average_precision_score(rows["label"], rows["score"])), c
+        assert m["known_aupr"] == per_class[known[0]]["aupr"]
+        assert m["unknown_aupr"] == pytest.approx(np.mean([v["aupr"] for c, v in per_class.items() if c not in known]))
         assert (scores["index"] >= 0).all() and "synthetic" not in set(scores["class"].astype(str))
         assert len(scores) == split["n_test"]
     assert runs[0]["split"]["n_synthetic_train"] == 0 < runs[1]["split"]["n_synthetic_train"]
