@@ -1,4 +1,7 @@
-"""A tiny real multirun (digits, 2 settings × 2 seeds, 1 epoch), then ``semiad table`` and ``semiad plot``."""
+"""A tiny real multirun (digits, 2 settings × 2 seeds, 1 epoch), then ``semiad table`` and ``semiad plot``.
+
+The sweep, table and plot run as a user runs them (subprocesses); the refusal of a foreign folder in-process.
+"""
 
 from __future__ import annotations
 
@@ -59,9 +62,9 @@ def test_plot_of_a_run_and_of_the_sweep(sweep: Path) -> None:
     assert (sweep / "plots" / "auroc_vs_shared_encoder.png").stat().st_size > 5000
 
 
-def test_table_on_a_foreign_folder_is_one_line(tmp_path: Path) -> None:
+def test_table_on_a_foreign_folder_is_one_line(tmp_path: Path, cli_inproc) -> None:
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "metrics.json").write_text('{"accuracy": 1}')
-    proc = semiad("table", str(tmp_path), check=False)
-    assert proc.returncode == 2
-    assert proc.stderr.startswith("semiad: error: no semiad training runs under") and proc.stderr.count("\n") == 1
+    proc = cli_inproc("table", str(tmp_path))  # nothing to run: in-process
+    assert proc.code == 2
+    assert proc.err.startswith("semiad: error: no semiad training runs under") and proc.err.count("\n") == 1
