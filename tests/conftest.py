@@ -86,14 +86,15 @@ def cli_inproc(capsys, monkeypatch):
         for key, value in (env or {}).items():
             monkeypatch.setenv(key, value)
         capsys.readouterr()  # only this call's output
+        import torch  # before the snapshot: torch sets up its own loggers on import; a run sets its thread count
+
+        threads = torch.get_num_threads()
         root = logging.getLogger()
+        logging.getLogger("semiad_cli")  # job logging sets its level: snapshot it even before its first use
         loggers = {name: (lg.level, list(lg.handlers), lg.propagate, lg.disabled)
                    for name, lg in logging.Logger.manager.loggerDict.items() if isinstance(lg, logging.Logger)}
         saved = (list(root.handlers), root.level, list(sys.argv), os.getcwd(),
                  {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)})
-        import torch  # a run sets its thread count (trainer.num_threads)
-
-        threads = torch.get_num_threads()
         _hydra_state_reset()
         try:
             code = cli.main(list(args))
@@ -106,12 +107,11 @@ def cli_inproc(capsys, monkeypatch):
                     handler.close()
             root.handlers[:] = saved[0]
             root.setLevel(saved[1])
-            for name, lg in list(logging.Logger.manager.loggerDict.items()):
-                if isinstance(lg, logging.Logger):  # loggers made during the call: back to the defaults
-                    level, handlers, propagate, disabled = loggers.get(name, (logging.NOTSET, [], True, False))
-                    lg.setLevel(level)
-                    lg.handlers[:] = handlers
-                    lg.propagate, lg.disabled = propagate, disabled
+            for name, (level, handlers, propagate, disabled) in loggers.items():
+                lg = logging.getLogger(name)
+                lg.setLevel(level)
+                lg.handlers[:] = handlers
+                lg.propagate, lg.disabled = propagate, disabled
             sys.argv[:] = saved[2]
             os.chdir(saved[3])
             for sig, handler in saved[4].items():
