@@ -38,6 +38,7 @@ class TrainerSchema:
     patience: int | None = MISSING
     checkpoint_every: int = MISSING
     progress: bool | None = MISSING
+    log_every: int | None = MISSING
     amp: bool = MISSING
     grad_clip: float | None = MISSING
     resume: bool = MISSING
@@ -45,7 +46,6 @@ class TrainerSchema:
     compile: bool = MISSING
     balanced_batches: float | None = MISSING
     min_steps: int = MISSING
-    log_every: int | None = MISSING
 
 
 @dataclasses.dataclass

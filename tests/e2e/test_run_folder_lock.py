@@ -68,5 +68,5 @@ def test_an_unusable_run_folder_is_one_line_before_hydra_starts(tmp_path: Path, 
     blocker.write_text("")
     assert main(["train", "trainer=quick", f"hydra.run.dir={blocker / 'run'}"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"semiad: error: cannot write into the run folder {blocker.resolve() / 'run'} (Not a directory); "
-                   "choose a writable hydra.run.dir"]
+    assert len(err) == 1 and err[0].startswith("semiad: error: cannot create the run folder "), err
+    assert f"{blocker} is a file" in err[0] and "hydra.run.dir" in err[0]

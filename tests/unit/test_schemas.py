@@ -156,9 +156,9 @@ def test_schema_keys_need_one_compose(overrides, composes, monkeypatch):
     ("defaults:\n  - default\nmax_epochs: abc\n",
      "In 'trainer/bad': ValidationError raised while composing config: Value 'abc' of type 'str' could not be "
      "converted to Integer (at trainer.max_epochs)"),
-    ("defaults:\n  - default\nlog_every: 5\n",
-     "In 'trainer/bad': ConfigKeyError raised while composing config: Key 'log_every' not in 'TrainerSchema' "
-     "(at trainer.log_every)"),
+    ("defaults:\n  - default\nlog_evry: 5\n",
+     "In 'trainer/bad': ConfigKeyError raised while composing config: Key 'log_evry' not in 'TrainerSchema' "
+     "(at trainer.log_evry)"),
 ])
 def test_wrong_key_or_type_in_a_yaml_file_is_one_line(tmp_path, text, expected):
     configs = tmp_path / "configs"
