@@ -1,4 +1,4 @@
-"""The semi-supervised split protocol shared by every dataset (METHODS.md §3, docs/splits.md).
+"""The semi-supervised split protocol shared by every dataset (docs/methods.md, protocol, docs/splits.md).
 
 ``build_split`` turns a ``Source`` into train/test parts the way Deep SAD's
 reference code does (``create_semisupervised_setting``), with its exact counts:

@@ -1,4 +1,4 @@
-"""Synthetic anomalies drawn uniformly in the scaled feature box (Lau et al. 2025, METHODS.md §2).
+"""Synthetic anomalies drawn uniformly in the scaled feature box (Lau et al. 2025, docs/methods.md, classifier).
 
 Added to the training part (and, with its own draw, to the validation part) as
 *labeled anomalies*: ``y = 1``, ``semi = −1``, ``cls = "synthetic"``, ``index = −1``.

@@ -1,4 +1,4 @@
-"""Binary normal-vs-anomaly classifier (Lau et al. 2025, METHODS.md §2).
+"""Binary normal-vs-anomaly classifier (Lau et al. 2025, docs/methods.md, classifier).
 
 Normal = unlabeled and known-normal rows (semi ∈ {0, +1}), target t = +1; anomaly =
 labeled anomalies (semi = −1, real or synthetic from the ``synthetic`` config group),

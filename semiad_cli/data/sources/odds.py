@@ -1,7 +1,7 @@
 """ODDS tabular benchmarks used by Deep SAD and ESAD (``odds/<name>.mat``, keys ``X`` and ``y``).
 
 Labels: 0 normal, 1 outlier. No official test split (``is_test=None``): the split
-draws the 60/40 train/test part per class itself (METHODS.md §3).
+draws the 60/40 train/test part per class itself (docs/methods.md, protocol).
 """
 
 from __future__ import annotations
