@@ -4,7 +4,7 @@ Hydra launches the jobs (basic, joblib, submitit local/SLURM) and the Optuna swe
 picks trial parameters; this module only does what those plugins leave to the app:
 
 * a thread budget per job, so parallel jobs do not oversubscribe the cores
-  (docs/methods.md, protocol: 2 torch threads on 2 busy cores ran 10-20x slower);
+  (2 torch threads on 2 busy cores ran the Deep SAD reference 10-20x slower);
 * resumable sweeps: with ``+resume=true`` a job whose ``metrics.json`` is complete and
   whose overrides match the recorded ones returns its stored result without training;
 * SLURM requeues (``hydra/launcher=slurm``: preemption, time limit, ``scontrol requeue``): the

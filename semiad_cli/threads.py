@@ -21,7 +21,7 @@ def default_threads() -> int:
 
     Small nets gain little from more threads, and torch threads that outnumber the free cores
     spin against each other: on 2 busy cores, 2 threads made a digits epoch 100× slower than 1
-    (3.5 s instead of 0.03 s; docs/methods.md, protocol saw 10–20× with Deep SAD). Leaving half the cores free
+    (3.5 s instead of 0.03 s; the Deep-SAD-PyTorch reference ran 10–20× slower). Leaving half the cores free
     keeps the default safe on a shared laptop; set ``trainer.num_threads`` to use more.
     """
     return max(1, min(4, available_cores() // 2))
