@@ -41,8 +41,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
     trainer.fit(model, train, val, out_dir / results.CHECKPOINT_DIR, seed=int(cfg.seed))
     fit_seconds = time.perf_counter() - t_fit
 
-    scores = model.score(split.test.X)
-    parts = model.score_parts(split.test.X)
+    scores, parts = model.score_with_parts(split.test.X)  # one pass over the test set
     metrics = evaluate_scores(split, scores, parts)
     objective = None
     real_val = val.take(np.flatnonzero(val.index >= 0)) if val is not None else None  # synthetic rows: index −1
