@@ -313,7 +313,7 @@ def compare(args) -> list[dict]:
                     for impl in order:
                         loads.append(load_avg())
                         spec = {**base, "impl": impl, "weights": f"{tmp}/{impl}.pt" if r == 0 else None,
-                                "variant": variants[impl].split(",") if impl in variants else []}
+                                "variant": [o for o in variants.get(impl, "").split(",") if o]}
                         runs[impl].append(run_worker(spec))
                         print(f"  {model:10s} {dataset:9s} {impl:9s} repeat {r}: "
                               f"{runs[impl][-1]['samples_per_s']:.0f} samples/s, "
