@@ -12,14 +12,19 @@ MNIST/CIFAR-10 datasets do; tabular rows as tensors, as its ODDS dataset does), 
 Adam/AdamW, torch's ``BatchNorm`` forward and NCHW conv weights. Both train the same model
 (same config, same seed, so the same initial weights) with the same optimizer and scheduler
 on the same batch order (the reference DataLoader gets a batch sampler that yields our
-permutation). On tabular data the losses and final weights must match bit for bit; on images
-ours keeps conv weights channels-last (other summation order), so they match to float
-rounding, which EDE's training amplifies over epochs; the table reports the differences.
+permutation). Ours updates with torch's fused Adam/AdamW kernel (other rounding than the
+per-parameter loop) and, on images, keeps conv weights channels-last (other summation order),
+so losses and weights match to float rounding, which EDE's training amplifies over epochs;
+the table reports the differences.
 
 Fairness: every measurement runs in a fresh subprocess, ours and the reference alternate
 (A, B, A, B, ...) so background load hits both alike, ``torch.set_num_threads`` is the
 same for both (``--threads``, default 1), the first ``--warmup`` epochs are not timed, and
-samples/s is the median over ``--repeats``. Peak memory: Linux ``VmHWM`` (peak resident
+samples/s is the median over ``--repeats``. Each epoch is timed twice: wall clock, and the
+process's CPU time (``cpu_*`` columns), which leaves out the time spent waiting for a core
+on a busy machine; ``cpu_ratio_per_repeat`` lists the ratio of each repeat's neighbouring
+runs, whose spread is the noise. ``--variant NAME=OVERRIDES`` adds ours with other settings
+(e.g. ``per_param=trainer.flat_params=false``) to the rotation. Peak memory: Linux ``VmHWM`` (peak resident
 set) reset via ``/proc/self/clear_refs`` just before training, minus the resident set at
 that moment, i.e. what training adds on top of the loaded data and model.
 
