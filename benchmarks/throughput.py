@@ -24,7 +24,8 @@ samples/s is the median over ``--repeats``. Each epoch is timed twice: wall cloc
 process's CPU time (``cpu_*`` columns), which leaves out the time spent waiting for a core
 on a busy machine; ``cpu_ratio_per_repeat`` lists the ratio of each repeat's neighbouring
 runs, whose spread is the noise. ``--variant NAME=OVERRIDES`` adds ours with other settings
-(e.g. ``per_param=trainer.flat_params=false``) to the rotation. Peak memory: Linux ``VmHWM`` (peak resident
+(e.g. ``per_param=trainer.flat_params=false``) to the rotation, ``--checkout NAME=PATH`` ours
+from another checkout (e.g. ``git worktree add /tmp/before HEAD~1``). Peak memory: Linux ``VmHWM`` (peak resident
 set) reset via ``/proc/self/clear_refs`` just before training, minus the resident set at
 that moment, i.e. what training adds on top of the loaded data and model.
 
@@ -235,16 +236,9 @@ def worker(spec: dict) -> dict:
     extra = [*spec.get("extra", []), *(["trainer.compile=true"] if spec["impl"] == "compiled" else []),
              *spec.get("variant", [])]
     if spec["impl"] == "reference":
-        # Deep-SAD-PyTorch's nets keep torch's default NCHW layout and torch's BatchNorm forward, and its
-        # optimizer updates tensor by tensor (ours are bit-identical: tests/unit/test_layers.py, test_flat.py)
+        # Deep-SAD-PyTorch's nets keep torch's default NCHW layout, and its optimizer updates tensor by tensor
         extra += ["trainer.flat_params=false", *(["dataset.net.channels_last=false"] if spec["dataset"] in IMAGES
                                                  else [])]
-        from torch import nn
-
-        from semiad_cli.models.nets import layers
-
-        layers.BatchNorm1d.forward = nn.BatchNorm1d.forward
-        layers.BatchNorm2d.forward = nn.BatchNorm2d.forward
     cfg, train, model, trainer = prepare(spec["model"], spec["dataset"], spec["max_train"], spec["epochs"],
                                          spec["threads"], spec["batch_size"], extra)
     gc.collect()
@@ -281,8 +275,11 @@ def worker(spec: dict) -> dict:
 
 # ------------------------------------------------------------------ parent
 def run_worker(spec: dict) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-           "SEMIAD_CONFIG_DIR": CONFIG_DIR, "OMP_NUM_THREADS": str(spec["threads"])}
+    """One measurement in a fresh interpreter; ``spec["checkout"]``: import semiad_cli and configs from there."""
+    root = Path(spec.get("checkout") or ROOT)
+    config_dir = str(root / "configs") if spec.get("checkout") else CONFIG_DIR
+    env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "SEMIAD_CONFIG_DIR": config_dir, "OMP_NUM_THREADS": str(spec["threads"])}
     proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], capture_output=True, text=True,
                           env=env, timeout=3600)
     if proc.returncode != 0:
@@ -303,6 +300,8 @@ def weights_diff(a: str, b: str) -> float:
 
 def compare(args) -> list[dict]:
     variants = dict(v.split("=", 1) for v in args.variant)
+    checkouts = dict(v.split("=", 1) for v in args.checkout)
+    variants.update(dict.fromkeys(checkouts, ""))
     impls = ["ours", "reference", *(["compiled"] if args.compile else []), *variants]
     rows = []
     for dataset in args.datasets:
@@ -318,7 +317,8 @@ def compare(args) -> list[dict]:
                     for impl in order:
                         loads.append(load_avg())
                         spec = {**base, "impl": impl, "weights": f"{tmp}/{impl}.pt" if r == 0 else None,
-                                "variant": [o for o in variants.get(impl, "").split(",") if o]}
+                                "variant": [o for o in variants.get(impl, "").split(",") if o],
+                                "checkout": checkouts.get(impl)}
                         runs[impl].append(run_worker(spec))
                         print(f"  {model:10s} {dataset:9s} {impl:9s} repeat {r}: "
                               f"{runs[impl][-1]['samples_per_s']:.0f} samples/s, "
@@ -373,7 +373,10 @@ def compare(args) -> list[dict]:
             for name in variants:
                 row.update({f"{name}_cpu_samples_s": round(cps[name], 1), f"{name}_cpu_ratio": round(
                     cps[name] / cps["reference"], 3), f"{name}_cpu_ratio_per_repeat": " ".join(
-                    f"{x:.3f}" for x in pair[name]), f"{name}_max_rel_epoch_loss_diff": float(f"{rl[name]:.3g}")})
+                    f"{x:.3f}" for x in pair[name]), f"{name}_max_rel_epoch_loss_diff": float(f"{rl[name]:.3g}"),
+                    f"ours_over_{name}_per_repeat": " ".join(  # neighbours in time: the direct comparison
+                        f"{a['cpu_samples_per_s'] / b['cpu_samples_per_s']:.3f}"
+                        for a, b in zip(runs["ours"], runs[name], strict=True))})
             row.update({f"{impl}_all_samples_s": " ".join(f"{x['samples_per_s']:.0f}" for x in runs[impl])
                         for impl in impls})
             row.update({"load_avg_min": round(min(loads), 2), "load_avg_max": round(max(loads), 2)})
@@ -441,6 +444,9 @@ def main() -> int:
     p.add_argument("--compile", action="store_true", help="also measure ours with trainer.compile=true")
     p.add_argument("--variant", action="append", default=[], metavar="NAME=OVERRIDE[,OVERRIDE]",
                    help="also measure ours with these Hydra overrides, e.g. per_param=trainer.flat_params=false")
+    p.add_argument("--checkout", action="append", default=[], metavar="NAME=PATH",
+                   help="also measure ours from another checkout (semiad_cli and configs), e.g. the commit "
+                        "before a change: before and after in the same rotation")
     p.add_argument("--quick", action="store_true", help="smoke run: 1 repeat, 2 epochs, 512 image rows")
     p.add_argument("--out", type=Path, default=OUT_DIR)
     args = p.parse_args()
@@ -465,7 +471,7 @@ def main() -> int:
                        "max_rel_epoch_loss_diff", "max_abs_weight_diff",
                        *(["compiled_samples_s", "compiled_ratio", "compiled_first_epoch_s",
                           "compiled_max_rel_epoch_loss_diff"] if args.compile else []),
-                       *(f"{name}_cpu_ratio" for name in dict(v.split("=", 1) for v in args.variant))])
+                       *(f"{v.split('=', 1)[0]}_cpu_ratio" for v in [*args.variant, *args.checkout])])
     print(f"-> {args.out / 'throughput.csv'}")
     if not args.no_scaling and args.scaling_sizes:
         srows = scaling(args)

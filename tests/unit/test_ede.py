@@ -194,3 +194,11 @@ def test_models_without_parts_score_once_through_score_batch():
     scores, parts = model.score_with_parts(X)
     assert parts == {}
     np.testing.assert_array_equal(scores, model.score(X))
+
+
+def test_safe_norm_has_zero_gradient_at_zero() -> None:
+    z = torch.tensor([[3.0, 4.0], [0.0, 0.0]], requires_grad=True)
+    n = safe_norm(z)
+    n.sum().backward()
+    assert n.tolist() == [5.0, 0.0]
+    assert z.grad.tolist() == [[0.6000000238418579, 0.800000011920929], [0.0, 0.0]]
