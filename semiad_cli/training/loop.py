@@ -173,7 +173,7 @@ class Trainer:
                                           else state["optimizer"])
             except (ValueError, KeyError) as err:
                 raise CheckpointError(f"{ckpt_path}: the optimizer state does not fit this trainer ({err}); "
-                                      f"resume with the trainer.optimizer the run started with, or train afresh") from None
+                                      f"resume with the run's own trainer.optimizer, or train afresh") from None
             if scheduler is not None and state.get("scheduler") is not None:
                 scheduler.load_state_dict(state["scheduler"])
             gen.set_state(state["generator"])
