@@ -12,14 +12,20 @@ MNIST/CIFAR-10 datasets do; tabular rows as tensors, as its ODDS dataset does), 
 Adam/AdamW, torch's ``BatchNorm`` forward and NCHW conv weights. Both train the same model
 (same config, same seed, so the same initial weights) with the same optimizer and scheduler
 on the same batch order (the reference DataLoader gets a batch sampler that yields our
-permutation). On tabular data the losses and final weights must match bit for bit; on images
-ours keeps conv weights channels-last (other summation order), so they match to float
-rounding, which EDE's training amplifies over epochs; the table reports the differences.
+permutation). Ours updates with torch's fused Adam/AdamW kernel (other rounding than the
+per-parameter loop) and, on images, keeps conv weights channels-last (other summation order),
+so losses and weights match to float rounding, which EDE's training amplifies over epochs;
+the table reports the differences.
 
 Fairness: every measurement runs in a fresh subprocess, ours and the reference alternate
 (A, B, A, B, ...) so background load hits both alike, ``torch.set_num_threads`` is the
 same for both (``--threads``, default 1), the first ``--warmup`` epochs are not timed, and
-samples/s is the median over ``--repeats``. Peak memory: Linux ``VmHWM`` (peak resident
+samples/s is the median over ``--repeats``. Each epoch is timed twice: wall clock, and the
+process's CPU time (``cpu_*`` columns), which leaves out the time spent waiting for a core
+on a busy machine; ``cpu_ratio_per_repeat`` lists the ratio of each repeat's neighbouring
+runs, whose spread is the noise. ``--variant NAME=OVERRIDES`` adds ours with other settings
+(e.g. ``per_param=trainer.flat_params=false``) to the rotation, ``--checkout NAME=PATH`` ours
+from another checkout (e.g. ``git worktree add /tmp/before HEAD~1``). Peak memory: Linux ``VmHWM`` (peak resident
 set) reset via ``/proc/self/clear_refs`` just before training, minus the resident set at
 that moment, i.e. what training adds on top of the loaded data and model.
 
@@ -143,7 +149,7 @@ class DeepSADStyleDataset:
         return arr.permute(2, 0, 1).contiguous().to(torch.float32).div(255), target, semi_target, index
 
 
-def reference_fit(model, train, trainer, seed: int) -> tuple[list[float], list[float]]:
+def reference_fit(model, train, trainer, seed: int) -> tuple[list[float], list[float], list[float], float]:
     """Deep-SAD-PyTorch's ``DeepSADTrainer.train`` loop over our model, optimizer and batch order."""
     import torch
     from torch.utils.data import DataLoader
@@ -167,14 +173,15 @@ def reference_fit(model, train, trainer, seed: int) -> tuple[list[float], list[f
     loader = DataLoader(dataset, batch_sampler=SameOrder(), num_workers=0)
     # the optimizer as Deep-SAD-PyTorch builds it: torch's default per-parameter update on CPU
     make_optimizer = trainer.optimizer
-    if "foreach" in getattr(make_optimizer, "keywords", {}):
-        make_optimizer = functools.partial(make_optimizer, foreach=False)
+    keywords = getattr(make_optimizer, "keywords", {})
+    if "foreach" in keywords or "fused" in keywords:
+        make_optimizer = functools.partial(make_optimizer, foreach=False, fused=False)
     optimizer = make_optimizer(model.parameters())
     scheduler = trainer.scheduler(optimizer) if trainer.scheduler else None
-    losses, seconds = [], []
+    losses, seconds, cpu_seconds = [], [], []
     model.train()
     for _ in range(trainer.max_epochs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         epoch_loss, n_batches = 0.0, 0
         acc = torch.zeros(())  # float32 sum as our Trainer keeps it, so epoch losses compare bit for bit
         for inputs, _, semi_targets, _ in loader:
@@ -189,12 +196,13 @@ def reference_fit(model, train, trainer, seed: int) -> tuple[list[float], list[f
         if scheduler is not None:
             scheduler.step()
         seconds.append(time.perf_counter() - t0)
+        cpu_seconds.append(time.process_time() - c0)
         losses.append(float(acc) / max(n_batches, 1))
     # the reference's data path alone (per-sample __getitem__ + collate), for the ceiling column
     t0 = time.perf_counter()
     for _ in loader:
         pass
-    return losses, seconds, time.perf_counter() - t0
+    return losses, seconds, cpu_seconds, time.perf_counter() - t0
 
 
 def _status_kib(field: str) -> int:
@@ -204,21 +212,33 @@ def _status_kib(field: str) -> int:
     return 0
 
 
+def cpu_marks(trainer, model) -> list[float]:
+    """Process CPU time at the start of each epoch and when training ends (``after_fit``), recorded by
+    wrapping the trainer's per-epoch batch drawing and the model's end-of-training hook."""
+    marks: list[float] = []
+    epoch_batches, after_fit = trainer._epoch_batches, model.after_fit
+
+    def marked_batches(*args):
+        marks.append(time.process_time())
+        return epoch_batches(*args)
+
+    def marked_after_fit(*args):
+        marks.append(time.process_time())
+        return after_fit(*args)
+
+    trainer._epoch_batches, model.after_fit = marked_batches, marked_after_fit
+    return marks
+
+
 def worker(spec: dict) -> dict:
     import torch
 
-    extra = [*spec.get("extra", []), *(["trainer.compile=true"] if spec["impl"] == "compiled" else [])]
+    extra = [*spec.get("extra", []), *(["trainer.compile=true"] if spec["impl"] == "compiled" else []),
+             *spec.get("variant", [])]
     if spec["impl"] == "reference":
-        # Deep-SAD-PyTorch's nets keep torch's default NCHW layout and torch's BatchNorm forward, and its
-        # optimizer updates tensor by tensor (ours are bit-identical: tests/unit/test_layers.py, test_flat.py)
+        # Deep-SAD-PyTorch's nets keep torch's default NCHW layout, and its optimizer updates tensor by tensor
         extra += ["trainer.flat_params=false", *(["dataset.net.channels_last=false"] if spec["dataset"] in IMAGES
                                                  else [])]
-        from torch import nn
-
-        from semiad_cli.models.nets import layers
-
-        layers.BatchNorm1d.forward = nn.BatchNorm1d.forward
-        layers.BatchNorm2d.forward = nn.BatchNorm2d.forward
     cfg, train, model, trainer = prepare(spec["model"], spec["dataset"], spec["max_train"], spec["epochs"],
                                          spec["threads"], spec["batch_size"], extra)
     gc.collect()
@@ -229,21 +249,25 @@ def worker(spec: dict) -> dict:
     rss_before = _status_kib("VmRSS")
     t0 = time.perf_counter()
     data_seconds = None
-    if spec["impl"] in ("ours", "compiled"):
+    if spec["impl"] != "reference":
+        marks = cpu_marks(trainer, model)
         with tempfile.TemporaryDirectory() as tmp:
             trainer.fit(model, train, None, Path(tmp), seed=int(cfg.seed))
         losses = [h["loss"] for h in trainer.history]
         seconds = [h["seconds"] for h in trainer.history]
+        cpu_seconds = [b - a for a, b in zip(marks[:-1], marks[1:], strict=True)]
     else:
-        losses, seconds, data_seconds = reference_fit(model, train, trainer, int(cfg.seed))
+        losses, seconds, cpu_seconds, data_seconds = reference_fit(model, train, trainer, int(cfg.seed))
     total = time.perf_counter() - t0
     peak = _status_kib("VmHWM")
     if spec.get("weights"):
         torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, spec["weights"])
     timed = seconds[spec["warmup"]:] or seconds
+    cpu_timed = cpu_seconds[spec["warmup"]:] or cpu_seconds
     return {"n_train": len(train), "batch_size": trainer.batch_size, "epochs": len(seconds), "losses": losses,
             "epoch_seconds": seconds,
             "samples_per_s": len(train) * len(timed) / sum(timed), "fit_seconds": total,
+            "cpu_samples_per_s": len(train) * len(cpu_timed) / sum(cpu_timed),
             "peak_extra_mib": max(peak - rss_before, 0) / 1024, "peak_rss_mib": peak / 1024,
             "data_seconds_per_epoch": data_seconds,
             "threads": torch.get_num_threads()}
@@ -251,8 +275,11 @@ def worker(spec: dict) -> dict:
 
 # ------------------------------------------------------------------ parent
 def run_worker(spec: dict) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-           "SEMIAD_CONFIG_DIR": CONFIG_DIR, "OMP_NUM_THREADS": str(spec["threads"])}
+    """One measurement in a fresh interpreter; ``spec["checkout"]``: import semiad_cli and configs from there."""
+    root = Path(spec.get("checkout") or ROOT)
+    config_dir = str(root / "configs") if spec.get("checkout") else CONFIG_DIR
+    env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "SEMIAD_CONFIG_DIR": config_dir, "OMP_NUM_THREADS": str(spec["threads"])}
     proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], capture_output=True, text=True,
                           env=env, timeout=3600)
     if proc.returncode != 0:
@@ -272,7 +299,10 @@ def weights_diff(a: str, b: str) -> float:
 
 
 def compare(args) -> list[dict]:
-    impls = ["ours", "reference", *(["compiled"] if args.compile else [])]
+    variants = dict(v.split("=", 1) for v in args.variant)
+    checkouts = dict(v.split("=", 1) for v in args.checkout)
+    variants.update(dict.fromkeys(checkouts, ""))
+    impls = ["ours", "reference", *(["compiled"] if args.compile else []), *variants]
     rows = []
     for dataset in args.datasets:
         for model in args.models:
@@ -286,13 +316,20 @@ def compare(args) -> list[dict]:
                     order = impls[r % len(impls):] + impls[:r % len(impls)]  # rotate: A B C, B C A, ...
                     for impl in order:
                         loads.append(load_avg())
-                        spec = {**base, "impl": impl, "weights": f"{tmp}/{impl}.pt" if r == 0 else None}
+                        spec = {**base, "impl": impl, "weights": f"{tmp}/{impl}.pt" if r == 0 else None,
+                                "variant": [o for o in variants.get(impl, "").split(",") if o],
+                                "checkout": checkouts.get(impl)}
                         runs[impl].append(run_worker(spec))
                         print(f"  {model:10s} {dataset:9s} {impl:9s} repeat {r}: "
-                              f"{runs[impl][-1]['samples_per_s']:.0f} samples/s", file=sys.stderr, flush=True)
+                              f"{runs[impl][-1]['samples_per_s']:.0f} samples/s, "
+                              f"{runs[impl][-1]['cpu_samples_per_s']:.0f} per CPU second", file=sys.stderr, flush=True)
                 dw = {impl: weights_diff(f"{tmp}/{impl}.pt", f"{tmp}/reference.pt") for impl in impls}
             ref = runs["reference"]
             sps = {impl: statistics.median(x["samples_per_s"] for x in runs[impl]) for impl in impls}
+            cps = {impl: statistics.median(x["cpu_samples_per_s"] for x in runs[impl]) for impl in impls}
+            # the ratio within each repeat (its runs are neighbours in time): its spread is the noise
+            pair = {impl: [a["cpu_samples_per_s"] / b["cpu_samples_per_s"]
+                           for a, b in zip(runs[impl], ref, strict=True)] for impl in impls}
             dl = {impl: max(abs(a - b) for a, b in zip(runs[impl][0]["losses"], ref[0]["losses"], strict=True))
                   for impl in impls}
             rl = {impl: max(abs(a - b) / max(abs(b), 1e-30)
@@ -310,6 +347,9 @@ def compare(args) -> list[dict]:
                 "threads": args.threads, "repeats": args.repeats,
                 "ours_samples_s": round(sps["ours"], 1), "ref_samples_s": round(sps["reference"], 1),
                 "ratio": round(sps["ours"] / sps["reference"], 3), "target": TARGET[kind],
+                "ours_cpu_samples_s": round(cps["ours"], 1), "ref_cpu_samples_s": round(cps["reference"], 1),
+                "cpu_ratio": round(cps["ours"] / cps["reference"], 3),
+                "cpu_ratio_per_repeat": " ".join(f"{x:.3f}" for x in pair["ours"]),
                 "meets_target": sps["ours"] / sps["reference"] >= TARGET[kind],
                 "ours_peak_extra_mib": round(statistics.median(x["peak_extra_mib"] for x in ours), 1),
                 "ref_peak_extra_mib": round(statistics.median(x["peak_extra_mib"] for x in ref), 1),
@@ -330,6 +370,13 @@ def compare(args) -> list[dict]:
                     "compiled_max_rel_epoch_loss_diff": float(f"{rl['compiled']:.3g}"),
                     "compiled_max_abs_weight_diff": dw["compiled"],
                 })
+            for name in variants:
+                row.update({f"{name}_cpu_samples_s": round(cps[name], 1), f"{name}_cpu_ratio": round(
+                    cps[name] / cps["reference"], 3), f"{name}_cpu_ratio_per_repeat": " ".join(
+                    f"{x:.3f}" for x in pair[name]), f"{name}_max_rel_epoch_loss_diff": float(f"{rl[name]:.3g}"),
+                    f"ours_over_{name}_per_repeat": " ".join(  # neighbours in time: the direct comparison
+                        f"{a['cpu_samples_per_s'] / b['cpu_samples_per_s']:.3f}"
+                        for a, b in zip(runs["ours"], runs[name], strict=True))})
             row.update({f"{impl}_all_samples_s": " ".join(f"{x['samples_per_s']:.0f}" for x in runs[impl])
                         for impl in impls})
             row.update({"load_avg_min": round(min(loads), 2), "load_avg_max": round(max(loads), 2)})
@@ -395,6 +442,11 @@ def main() -> int:
     p.add_argument("--scaling-warmup", type=int, default=0, help="untimed epochs before the timed one (scaling)")
     p.add_argument("--no-scaling", action="store_true")
     p.add_argument("--compile", action="store_true", help="also measure ours with trainer.compile=true")
+    p.add_argument("--variant", action="append", default=[], metavar="NAME=OVERRIDE[,OVERRIDE]",
+                   help="also measure ours with these Hydra overrides, e.g. per_param=trainer.flat_params=false")
+    p.add_argument("--checkout", action="append", default=[], metavar="NAME=PATH",
+                   help="also measure ours from another checkout (semiad_cli and configs), e.g. the commit "
+                        "before a change: before and after in the same rotation")
     p.add_argument("--quick", action="store_true", help="smoke run: 1 repeat, 2 epochs, 512 image rows")
     p.add_argument("--out", type=Path, default=OUT_DIR)
     args = p.parse_args()
@@ -414,10 +466,12 @@ def main() -> int:
     write_csv(args.out / "throughput.csv", rows)
     print("\nThroughput (samples/s, median of repeats; ratio = ours / reference):")
     print_table(rows, ["model", "dataset", "n_train", "batch_size", "ours_samples_s", "ref_samples_s", "ratio",
-                       "target", "ceiling_same_kernels", "ours_peak_extra_mib", "ref_peak_extra_mib",
+                       "cpu_ratio", "cpu_ratio_per_repeat", "target", "ceiling_same_kernels", "ours_peak_extra_mib",
+                       "ref_peak_extra_mib",
                        "max_rel_epoch_loss_diff", "max_abs_weight_diff",
                        *(["compiled_samples_s", "compiled_ratio", "compiled_first_epoch_s",
-                          "compiled_max_rel_epoch_loss_diff"] if args.compile else [])])
+                          "compiled_max_rel_epoch_loss_diff"] if args.compile else []),
+                       *(f"{v.split('=', 1)[0]}_cpu_ratio" for v in [*args.variant, *args.checkout])])
     print(f"-> {args.out / 'throughput.csv'}")
     if not args.no_scaling and args.scaling_sizes:
         srows = scaling(args)

@@ -45,6 +45,11 @@ class Detector(ABC):
         """Named components of the score (e.g. EDE's reconstruction and ‖ẑ‖); empty by default."""
         return {}
 
+    def score_with_parts(self, X: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """``score(X)`` and ``score_parts(X)`` together; models that compute both from one forward pass
+        override it, so that a task scores its test set once."""
+        return self.score(X), self.score_parts(X)
+
     @abstractmethod
     def save(self, directory: Path) -> None:
         """Write the fitted state into ``directory`` (created by the caller)."""
@@ -88,7 +93,13 @@ class TorchDetector(Detector, nn.Module):
         """Scores of a batch, shape ``(b,)``, higher = more anomalous."""
 
     def score_parts_batch(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Named parts of a batch's scores, each ``(b,)``; empty by default."""
         return {}
+
+    def score_from_parts(self, parts: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """The scores as a function of ``score_parts_batch``'s parts, where the model defines them so
+        (EDE); ``None``: the score needs its own pass (``score_batch``)."""
+        return None
 
     @property
     def device(self) -> torch.device:
@@ -117,10 +128,20 @@ class TorchDetector(Detector, nn.Module):
         return torch.cat(parts).float().cpu().numpy() if parts else np.zeros(0, np.float32)
 
     def score_parts(self, X: np.ndarray) -> dict[str, np.ndarray]:
-        batches = self._batched(X, self.score_parts_batch)
-        if not batches or not batches[0]:
-            return {}
-        return {k: torch.cat([b[k] for b in batches]).float().cpu().numpy() for k in batches[0]}
+        return _cat_parts(self._batched(X, self.score_parts_batch))
+
+    def score_with_parts(self, X: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """One pass over ``X``: per batch the parts, and the score from them where ``score_from_parts``
+        defines it (else ``score_batch`` on the same batch)."""
+
+        def both(x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+            parts = self.score_parts_batch(x)
+            score = self.score_from_parts(parts) if parts else None
+            return (self.score_batch(x) if score is None else score), parts
+
+        batches = self._batched(X, both)
+        scores = torch.cat([s for s, _ in batches]).float().cpu().numpy() if batches else np.zeros(0, np.float32)
+        return scores, _cat_parts([p for _, p in batches])
 
     def save(self, directory: Path) -> None:
         from semiad_cli.training.checkpoint import save_checkpoint
@@ -150,3 +171,10 @@ class TorchDetector(Detector, nn.Module):
     @classmethod
     def class_path(cls) -> str:
         return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _cat_parts(batches: list[dict[str, torch.Tensor]]) -> dict[str, np.ndarray]:
+    """Per-batch part dicts joined into one array per part (empty when the model reports none)."""
+    if not batches or not batches[0]:
+        return {}
+    return {k: torch.cat([b[k] for b in batches]).float().cpu().numpy() for k in batches[0]}

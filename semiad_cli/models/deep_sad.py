@@ -22,17 +22,21 @@ Differences from the reference code (lukasruff/Deep-SAD-PyTorch), on purpose:
 
 from __future__ import annotations
 
+import functools
 import logging
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
-from semiad_cli.data.split import UNLABELED
-from semiad_cli.errors import SemiadError, check_range
+from semiad_cli.data.split import UNLABELED, Part
+from semiad_cli.errors import SemiadError, TrainingError, check_range
 from semiad_cli.models.base import TorchDetector
 from semiad_cli.models.nets.base import NetSpec
-from semiad_cli.training.batching import index_batches
+from semiad_cli.training.loop import Trainer
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,24 @@ def init_center(codes: torch.Tensor, min_abs: float = 0.1) -> torch.Tensor:
     c = codes.mean(dim=0)
     small = c.abs() < min_abs
     return torch.where(small, torch.where(c < 0, -min_abs, min_abs).to(c.dtype), c)
+
+
+class Autoencoder(TorchDetector):
+    """``decoder(encoder(x))`` fitted on Σ_j (x̂_j − x_j)², mean over the batch: Deep SAD's pre-training.
+
+    The modules are the caller's own (no copies), so training this trains them. Scores: the per-sample
+    reconstruction error.
+    """
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, input_shape: Sequence[int]) -> None:
+        super().__init__()
+        self.encoder_, self.decoder_, self.input_shape = encoder, decoder, tuple(input_shape)
+
+    def score_batch(self, x: torch.Tensor) -> torch.Tensor:
+        return ((self.decoder_(self.encoder_(x)) - x) ** 2).flatten(1).sum(dim=1)
+
+    def loss(self, x: torch.Tensor, semi: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self.score_batch(x).mean(), {}
 
 
 class DeepSAD(TorchDetector):
@@ -119,36 +141,35 @@ class DeepSAD(TorchDetector):
         return init_center(codes.float(), self.center_eps)
 
     def pretrain(self, X: torch.Tensor) -> list[float]:
-        """Train ``encoder_`` + a fresh ``net.decoder()`` on Σ_j (x̂_j − x_j)², mean over the batch.
+        """Train ``encoder_`` + a fresh ``net.decoder()`` as an ``Autoencoder`` through the one ``Trainer``.
 
-        The encoder is updated in place, so its pre-trained weights are what Deep SAD starts from.
-        Batch order is drawn from torch's global RNG (seeded by the task), so runs repeat.
+        The trainer comes from the ``pretrain_*`` options (Adam, fused where available; MultiStepLR ×0.1
+        after each milestone epoch), keeps the current thread count and device, and checkpoints into a
+        temporary folder (pre-training runs again on a fresh start, never on resume). The encoder is
+        updated in place, so its pre-trained weights are what Deep SAD starts from. The batch-order seed
+        is drawn from torch's global RNG (seeded by the task), so runs repeat.
         """
-        decoder = self.net_spec.decoder().to(X.device)
-        ae = nn.Sequential(self.encoder_, decoder)
-        opt = torch.optim.Adam(ae.parameters(), lr=self.pretrain_lr, weight_decay=self.pretrain_weight_decay)
-        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=self.pretrain_lr_milestones, gamma=0.1)
-        gen = torch.Generator().manual_seed(int(torch.randint(0, 2**31 - 1, (1,))))
+        ae = Autoencoder(self.encoder_, self.net_spec.decoder().to(X.device), self.input_shape)
+        trainer = Trainer(
+            max_epochs=self.pretrain_epochs, batch_size=self.pretrain_batch_size,
+            optimizer=functools.partial(torch.optim.Adam, lr=self.pretrain_lr,
+                                        weight_decay=self.pretrain_weight_decay, fused=None),
+            scheduler=functools.partial(torch.optim.lr_scheduler.MultiStepLR,
+                                        milestones=self.pretrain_lr_milestones, gamma=0.1),
+            device=str(X.device), num_threads=torch.get_num_threads(), checkpoint_every=self.pretrain_epochs + 1)
+        n = len(X)
+        rows = Part(X.cpu().numpy(), np.zeros(n, np.int8), np.zeros(n, np.int8), np.zeros(n, np.int64), np.arange(n))
+        seed = int(torch.randint(0, 2**31 - 1, (1,)))
         was_training = self.training
-        ae.train()
-        self.pretrain_history_ = []
-        for epoch in range(self.pretrain_epochs):
-            chunks = index_batches(len(X), self.pretrain_batch_size, gen, X.device)
-            total = torch.zeros((), device=X.device)
-            for idx in chunks:
-                x = X[idx]
-                loss = ((ae(x) - x) ** 2).flatten(1).sum(dim=1).mean()
-                if not torch.isfinite(loss):
-                    raise SemiadError(f"autoencoder pre-training diverged at epoch {epoch + 1} (loss {float(loss)}); "
-                                      f"lower model.pretrain_lr")
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += loss.detach()
-            sched.step()
-            self.pretrain_history_.append(float(total) / len(chunks))
-            log.debug("pretrain epoch %d/%d rec=%.5g", epoch + 1, self.pretrain_epochs, self.pretrain_history_[-1])
-        self.train(was_training)
+        try:
+            with tempfile.TemporaryDirectory(prefix="semiad-pretrain-") as tmp:
+                trainer.fit(ae, rows, None, Path(tmp), seed=seed)
+        except TrainingError as err:
+            raise TrainingError(f"autoencoder pre-training diverged ({str(err).split(';')[0]}); "
+                                f"lower model.pretrain_lr") from None
+        finally:
+            self.train(was_training)
+        self.pretrain_history_ = [h["loss"] for h in trainer.history]
         if self.pretrain_history_:
             log.info("autoencoder pre-training: %d epochs, reconstruction loss %.4g -> %.4g", self.pretrain_epochs,
                      self.pretrain_history_[0], self.pretrain_history_[-1])

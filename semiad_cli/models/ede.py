@@ -165,6 +165,8 @@ class EDE(TorchDetector):
             return (rec - self.part_mean_[0]) / self.part_std_[0] + (znorm - self.part_mean_[1]) / self.part_std_[1]
         return rec + znorm
 
-    def score_batch(self, x: torch.Tensor) -> torch.Tensor:
-        parts = self.score_parts_batch(x)
+    def score_from_parts(self, parts: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.combine(parts["rec"], parts["znorm"])
+
+    def score_batch(self, x: torch.Tensor) -> torch.Tensor:
+        return self.score_from_parts(self.score_parts_batch(x))

@@ -36,8 +36,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
     split, _ = load_split(run_cfg)
     model = build_model(run_cfg)
     model.load(ckpt_dir)
-    scores = model.score(split.test.X)
-    parts = model.score_parts(split.test.X)
+    scores, parts = model.score_with_parts(split.test.X)  # one pass over the test set
     metrics = evaluate_scores(split, scores, parts)
     metrics.update({"run_dir": str(run_dir), "dataset": run_cfg.dataset.name, "model": type(model).__name__,
                     "seed": int(run_cfg.seed),

@@ -56,8 +56,7 @@ def _fit_and_score(cfg: DictConfig, out_dir: Path, split: Split, load_seconds: f
     fit_seconds = time.perf_counter() - t_fit
     results.write_history(out_dir, trainer.history)  # also header-only for closed-form models
 
-    scores = model.score(split.test.X)
-    parts = model.score_parts(split.test.X)
+    scores, parts = model.score_with_parts(split.test.X)  # one pass over the test set
     metrics = evaluate_scores(split, scores, parts)
     objective = None
     real_val = val.take(np.flatnonzero(val.index >= 0)) if val is not None else None  # synthetic rows: index −1

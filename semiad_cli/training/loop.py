@@ -10,7 +10,6 @@ models only provide ``loss`` and ``score_batch``.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import math
 import sys
@@ -30,7 +29,8 @@ from semiad_cli.signals import hold_until_epoch_end
 from semiad_cli.threads import default_threads
 from semiad_cli.training.batching import balanced_batches, index_batches
 from semiad_cli.training.checkpoint import load_checkpoint, save_checkpoint
-from semiad_cli.training.flat import FlatParameters, step_function
+from semiad_cli.training.flat import ELEMENTWISE, FlatParameters
+from semiad_cli.training.optim import build_optimizer
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,8 @@ class Trainer:
     Args:
         max_epochs: epochs to train (early stopping may end sooner).
         batch_size: rows per step.
-        optimizer: ``functools.partial`` of a torch optimizer (``_partial_: true`` in config).
+        optimizer: ``functools.partial`` of a torch optimizer (``_partial_: true`` in config); its
+            ``fused: null`` means fused where torch has the kernel (``training/optim.py``).
         scheduler: optional partial of a torch LR scheduler, stepped once per epoch.
         device: ``auto`` | ``cpu`` | ``cuda[:N]``.
         num_threads: torch CPU threads (null: half the cores, 1–4); parallel sweeps set 1 per job.
@@ -89,8 +90,8 @@ class Trainer:
         amp: bfloat16/float16 autocast on CUDA.
         grad_clip: optional max gradient norm.
         resume: continue from ``checkpoints/last.pt`` (model, optimizer, scheduler, epoch, RNG states).
-        flat_params: train all parameters as views into one buffer, updated as one tensor (fewer ops per
-            step; bit-identical to per-parameter Adam/AdamW, see ``training/flat.py``).
+        flat_params: train all parameters as views into one buffer, which torch's optimizer updates as
+            one tensor (fewer ops per step; elementwise optimizers only, see ``training/flat.py``).
         balanced_batches: share (0–1) of labeled anomalies in every batch, oversampled with
             replacement (DeepOD's Deep SAD does this); null: plain shuffled batches.
         compile: ``torch.compile`` the model's training loss (forward + backward fused). Pays on long
@@ -174,11 +175,8 @@ class Trainer:
         Xv = torch.as_tensor(val.X, device=device) if val is not None and len(val) else None
         Sv = torch.as_tensor(val.semi, device=device) if Xv is not None else None
         gen = torch.Generator().manual_seed(int(seed))
-        # Parameters as views into one buffer: the optimizer updates a single tensor (training/flat.py).
-        flat = FlatParameters.maybe([p for p in model.parameters() if p.requires_grad]) if self.flat_params else None
-        optimizer = self.optimizer([flat.leaf] if flat is not None else model.parameters())
-        optimizer_step = step_function(optimizer)
-        zero_grad = flat.zero_grad if flat is not None else functools.partial(optimizer.zero_grad, set_to_none=True)
+        flat, optimizer = self._optimizer(model, device)
+        zero_grad = flat.zero_grad if flat is not None else lambda: optimizer.zero_grad(set_to_none=True)
         scheduler = self.scheduler(optimizer) if self.scheduler else None
         start_epoch, best_val, best_state, bad_epochs = 0, math.inf, None, 0
         ckpt_path = ckpt_dir / STATE_FILE
@@ -196,11 +194,12 @@ class Trainer:
             return
         if state is not None:
             model.load_model_state(state["ckpt"])
-            try:
-                optimizer.load_state_dict(state["optimizer"])
+            try:  # checkpoints hold the per-parameter layout, whatever flat_params was (training/flat.py)
+                optimizer.load_state_dict(flat.flat_state(state["optimizer"]) if flat is not None
+                                          else state["optimizer"])
             except (ValueError, KeyError) as err:
                 raise CheckpointError(f"{ckpt_path}: the optimizer state does not fit this trainer ({err}); "
-                                      f"set trainer.flat_params as when the run started, or train afresh") from None
+                                      f"resume with the run's own trainer.optimizer, or train afresh") from None
             if scheduler is not None and state.get("scheduler") is not None:
                 scheduler.load_state_dict(state["scheduler"])
             gen.set_state(state["generator"])
@@ -242,7 +241,7 @@ class Trainer:
                         loss.backward()
                         if self.grad_clip:
                             torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
-                        optimizer_step()
+                        optimizer.step()
                         if names is None:
                             names = ["loss", *parts]
                         step = torch.stack([loss.detach(), *(v.detach() for v in parts.values())]).float()
@@ -277,7 +276,9 @@ class Trainer:
                             and sum(h.get("steps", 0) for h in self.history) >= self.min_steps)
                     terminated = take_signal()
                     if (epoch + 1) % self.checkpoint_every == 0 or stop or terminated is not None:
-                        self._save_progress(ckpt_path, model, optimizer, scheduler, gen, epoch + 1, best_val,
+                        opt_state = (flat.per_parameter_state(optimizer.state_dict()) if flat is not None
+                                     else optimizer.state_dict())
+                        self._save_progress(ckpt_path, model, opt_state, scheduler, gen, epoch + 1, best_val,
                                             bad_epochs, best_state)
                     if terminated is not None:
                         terminated.checkpoint_epoch = epoch + 1
@@ -331,13 +332,25 @@ class Trainer:
         model.train()
         return total / max(n, 1)
 
-    def _save_progress(self, path: Path, model: TorchDetector, optimizer, scheduler, gen: torch.Generator,
+    def _optimizer(self, model: TorchDetector, device: torch.device
+                   ) -> tuple[FlatParameters | None, torch.optim.Optimizer]:
+        """The configured optimizer over one flat buffer of the parameters (``flat_params``, elementwise
+        optimizers) or over the parameters themselves; the flat buffer or None."""
+        params = [p for p in model.parameters() if p.requires_grad]
+        flat = FlatParameters.maybe(params) if self.flat_params else None
+        optimizer = build_optimizer(self.optimizer, [flat.leaf] if flat is not None else params, device)
+        if flat is not None and not isinstance(optimizer, ELEMENTWISE):  # e.g. a per-layer trust ratio
+            flat.release()
+            flat, optimizer = None, build_optimizer(self.optimizer, params, device)
+        return flat, optimizer
+
+    def _save_progress(self, path: Path, model: TorchDetector, optimizer_state: dict, scheduler, gen: torch.Generator,
                        epoch: int, best_val: float, bad_epochs: int, best_state: dict | None) -> None:
         save_checkpoint(path, {
             "model": model.state_dict(),
             "model_class": model.class_path(),
             "trainer": {
-                "epoch": epoch, "optimizer": optimizer.state_dict(),
+                "epoch": epoch, "optimizer": optimizer_state,
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
                 "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,

@@ -143,3 +143,44 @@ def test_pretraining_updates_the_lenet_encoder_in_place():
     model.init_from_data(X, torch.zeros(32, dtype=torch.int8))
     assert all(not torch.equal(v, model.encoder_.state_dict()[k]) for k, v in before.items())
     assert model.score(X.numpy()).shape == (32,)
+
+
+@pytest.mark.parametrize("pretrain_epochs", [0, 2])
+def test_deep_sad_training_with_multistep_lr_emits_no_scheduler_warning(tmp_path, pretrain_epochs):
+    """trainer=deepsad's MultiStepLR (and the pre-training's) see every optimizer.step(): torch warns
+    'lr_scheduler.step() before optimizer.step()' when the optimizer is stepped behind their back."""
+    import functools
+    import warnings
+
+    part = toy_part()
+    trainer = Trainer(max_epochs=3, batch_size=32, num_threads=1, progress=False,
+                      optimizer=functools.partial(torch.optim.Adam, lr=1e-4, weight_decay=5e-7, fused=None),
+                      scheduler=functools.partial(torch.optim.lr_scheduler.MultiStepLR, milestones=[1], gamma=0.1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        trainer.fit(make(pretrain_epochs=pretrain_epochs, pretrain_lr_milestones=[1]), part, None, tmp_path, seed=0)
+    assert len(trainer.history) == 3
+
+
+def test_pretraining_runs_through_the_trainer_and_repeats_from_the_seed():
+    part = toy_part()
+    X, S = torch.as_tensor(part.X), torch.as_tensor(part.semi)
+    runs = []
+    for _ in range(2):
+        model = make(pretrain_epochs=3, pretrain_lr=1e-2, pretrain_batch_size=32, pretrain_lr_milestones=[2])
+        torch.manual_seed(7)  # the task's seed_everything: the batch-order seed is drawn from it
+        model.init_from_data(X, S)
+        runs.append(model)
+    assert runs[0].pretrain_history_ == runs[1].pretrain_history_ and len(runs[0].pretrain_history_) == 3
+    assert all(torch.equal(a, b) for a, b in zip(runs[0].state_dict().values(), runs[1].state_dict().values(),
+                                                  strict=True))
+    assert torch.get_num_threads() >= 1 and runs[0].training
+
+
+def test_pretraining_divergence_is_a_training_error_naming_the_pretrain_lr():
+    from semiad_cli.errors import TrainingError
+
+    X = torch.as_tensor(toy_part().X)
+    X[3, 0] = float("inf")
+    with pytest.raises(TrainingError, match=r"pre-training diverged .*epoch 1.*model.pretrain_lr"):
+        make(pretrain_epochs=2).init_from_data(X, torch.zeros(len(X), dtype=torch.int8))

@@ -161,3 +161,44 @@ def test_negative_lambda_is_rejected():
 
     with pytest.raises(ConfigError, match="model.lambda_ent"):
         EDE(net=MLPSpec(input_shape=[6]), lambda_ent=-1)
+
+
+@pytest.mark.parametrize("kind", ["loss", "reference", "standardized"])
+def test_one_scoring_pass_gives_score_and_parts_with_one_forward_per_batch(kind):
+    """score_with_parts (what the train and evaluate tasks call) equals score() and score_parts() bit for
+    bit, from one forward pass per batch instead of two passes over the data."""
+    torch.manual_seed(0)
+    model = EDE(net=MLPSpec(input_shape=[6], hidden=[5], rep_dim=3), score=kind)
+    X = np.random.default_rng(0).random((40, 6), dtype=np.float32)
+    model.after_fit(torch.as_tensor(X[:30]), torch.zeros(30))
+    model.score_batch_size = 16  # 3 batches
+    calls = []
+    model.register_forward_hook(lambda module, args, out: calls.append(len(args[0])))
+    scores, parts = model.score_with_parts(X)
+    assert calls == [16, 16, 8]
+    calls.clear()
+    np.testing.assert_array_equal(scores, model.score(X))
+    expected = model.score_parts(X)
+    assert parts.keys() == expected.keys() == {"rec", "znorm"}
+    for k in parts:
+        np.testing.assert_array_equal(parts[k], expected[k])
+    assert len(calls) == 6  # the two separate calls cost two passes
+
+
+def test_models_without_parts_score_once_through_score_batch():
+    from semiad_cli.models.classifier import Classifier
+
+    torch.manual_seed(0)
+    model = Classifier(net=MLPSpec(input_shape=[6], hidden=[5], rep_dim=1, batchnorm=False))
+    X = np.random.default_rng(1).random((10, 6), dtype=np.float32)
+    scores, parts = model.score_with_parts(X)
+    assert parts == {}
+    np.testing.assert_array_equal(scores, model.score(X))
+
+
+def test_safe_norm_has_zero_gradient_at_zero() -> None:
+    z = torch.tensor([[3.0, 4.0], [0.0, 0.0]], requires_grad=True)
+    n = safe_norm(z)
+    n.sum().backward()
+    assert n.tolist() == [5.0, 0.0]
+    assert z.grad.tolist() == [[0.6000000238418579, 0.800000011920929], [0.0, 0.0]]

@@ -18,14 +18,13 @@ from torch import nn
 
 from semiad_cli.errors import ConfigError
 from semiad_cli.models.nets.base import NetSpec
-from semiad_cli.models.nets.layers import BatchNorm2d
 
 VARIANTS = {"mnist": ((1, 28, 28), 32), "cifar10": ((3, 32, 32), 128)}
 _EPS = 1e-4
 
 
-def _bn(channels: int) -> BatchNorm2d:
-    return BatchNorm2d(channels, eps=_EPS, affine=False)
+def _bn(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=_EPS, affine=False)
 
 
 class MNISTLeNetEncoder(nn.Module):

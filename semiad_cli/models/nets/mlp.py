@@ -9,7 +9,6 @@ from torch import nn
 
 from semiad_cli.errors import ConfigError
 from semiad_cli.models.nets.base import NetSpec
-from semiad_cli.models.nets.layers import BatchNorm1d
 
 ACTIVATIONS = {"leaky_relu": nn.LeakyReLU, "relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU}
 
@@ -17,7 +16,7 @@ ACTIVATIONS = {"leaky_relu": nn.LeakyReLU, "relu": nn.ReLU, "tanh": nn.Tanh, "el
 def _block(d_in: int, d_out: int, bias: bool, batchnorm: bool, activation: str) -> list[nn.Module]:
     layers: list[nn.Module] = [nn.Linear(d_in, d_out, bias=bias)]
     if batchnorm:
-        layers.append(BatchNorm1d(d_out, eps=1e-4, affine=False))
+        layers.append(nn.BatchNorm1d(d_out, eps=1e-4, affine=False))
     layers.append(ACTIVATIONS[activation]())
     return layers
 
