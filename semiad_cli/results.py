@@ -24,7 +24,7 @@ CONFIG_YAML = "config.yaml"
 CHECKPOINT_DIR = "checkpoints"
 HISTORY_CSV = "history.csv"
 # history.csv columns: epoch first, then the model's loss terms in the trainer's order, then these.
-HISTORY_LAST = ("val_loss", "lr", "seconds")
+HISTORY_LAST = ("steps", "val_loss", "lr", "seconds")
 # The header of a run without epochs (closed-form models, max_epochs=0): the columns every epoch has.
 HISTORY_EMPTY = ("epoch", "loss", "lr", "seconds")
 

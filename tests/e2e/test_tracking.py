@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import REPO, read_metrics, run_cli
 
-EDE_COLUMNS = ["epoch", "loss", "rec", "ent", "con", "lr", "seconds"]
+EDE_COLUMNS = ["epoch", "loss", "rec", "ent", "con", "steps", "lr", "seconds"]
 
 # Runs the CLI with the loop patched to SIGKILL itself after the first batch of epoch $KILL_AT_EPOCH
 # (the same way tests/e2e/test_reliability.py interrupts runs).
@@ -123,7 +123,7 @@ def test_resumed_run_has_each_epoch_once_in_history_and_continues_its_mlflow_run
     run_cli("train", f"resume_from={run}")
     history = pd.read_csv(run / "history.csv")
     assert history["epoch"].tolist() == [1, 2, 3, 4, 5]  # epoch 3 trained twice, recorded once
-    assert list(history.columns) == ["epoch", "loss", "rec", "ent", "con", "val_loss", "lr", "seconds"]
+    assert list(history.columns) == ["epoch", "loss", "rec", "ent", "con", "steps", "val_loss", "lr", "seconds"]
     assert read_metrics(run)["train"]["epochs"] == 5
 
     mlflow = client(run_root / "mlflow.db")
