@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from semiad_cli.training.checkpoint import load_checkpoint
+from tests.conftest import KILLER
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -22,24 +23,6 @@ RUN = ["trainer=quick", "trainer.max_epochs=4", "trainer.checkpoint_every=1", "t
        "trainer.val_fraction=0.2", "trainer.patience=10", "trainer.progress=false", "seed=7"]
 TIMING = ("wall_time", "mean_epoch_seconds")
 
-# Runs the CLI with the loop patched to SIGKILL itself after the first batch of epoch $KILL_AT_EPOCH.
-KILLER = """
-import os, signal, sys
-from semiad_cli.training import loop
-original, calls = loop.Trainer._batches, [0]
-def batches(self, n, gen, device):
-    calls[0] += 1
-    chunks = original(self, n, gen, device)
-    if calls[0] != int(os.environ["KILL_AT_EPOCH"]):
-        return chunks
-    def killed():
-        yield chunks[0]
-        os.kill(os.getpid(), signal.SIGKILL)
-    return killed()
-loop.Trainer._batches = batches
-from semiad_cli.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
 
 # Runs the CLI with the loop patched to send itself SIGTERM after the first batch of epoch $TERM_AT_EPOCH;
 # with $SLOW_S the batches after the signal take that long each (an epoch that outlasts the grace time).

@@ -18,29 +18,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import REPO, read_metrics, run_cli
+from tests.conftest import KILLER, REPO, read_metrics, run_cli
 
 EDE_COLUMNS = ["epoch", "loss", "rec", "ent", "con", "steps", "lr", "seconds"]
 
-# Runs the CLI with the loop patched to SIGKILL itself after the first batch of epoch $KILL_AT_EPOCH
-# (the same way tests/e2e/test_reliability.py interrupts runs).
-KILLER = """
-import os, signal, sys
-from semiad_cli.training import loop
-original, calls = loop.Trainer._batches, [0]
-def batches(self, n, gen, device):
-    calls[0] += 1
-    chunks = original(self, n, gen, device)
-    if calls[0] != int(os.environ["KILL_AT_EPOCH"]):
-        return chunks
-    def killed():
-        yield chunks[0]
-        os.kill(os.getpid(), signal.SIGKILL)
-    return killed()
-loop.Trainer._batches = batches
-from semiad_cli.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
 
 
 def client(store: Path):
