@@ -144,12 +144,8 @@ class EDE(TorchDetector):
         normal = X[semi != KNOWN_ANOMALY]
         if len(normal) < 2:
             return
-        was_training = self.training
-        self.eval()
-        parts = [self.score_parts_batch(normal[i:i + self.score_batch_size])
-                 for i in range(0, len(normal), self.score_batch_size)]
-        self.train(was_training)
-        stacked = torch.stack([torch.cat([p["rec"] for p in parts]), torch.cat([p["znorm"] for p in parts])])
+        parts = self.score_parts(normal)  # the batched eval-mode scoring every detector uses
+        stacked = torch.stack([torch.as_tensor(parts["rec"]), torch.as_tensor(parts["znorm"])])
         self.part_mean_.copy_(stacked.mean(dim=1))
         self.part_std_.copy_(stacked.std(dim=1).clamp_min(1e-12))
 
