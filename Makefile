@@ -10,6 +10,8 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 EXTRAS ?= dev,sweeps,parquet,tracking
+# One pytest worker per core (pytest-xdist); PYTEST_ARGS="-n 0 -x" runs them in this process, one by one.
+PYTEST_ARGS ?= -n auto
 STAMP := $(VENV)/.semiad-installed
 
 .PHONY: install train test lint bench clean

@@ -12,7 +12,6 @@ import logging
 import os
 import secrets
 import sys
-import time
 from pathlib import Path
 
 import hydra
@@ -58,18 +57,27 @@ def _run_task(task, cfg: DictConfig):
     hc = HydraConfig.get()
     out_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
-    job = None
-    t_start = time.perf_counter()
+    job = sweeps.current_job() if multirun else None  # sweeps.SweepBook, the hydra callback, keeps the books
+    if multirun and job is None:
+        log.warning("semiad_cli.sweeps.SweepBook is not in hydra.callbacks: no sweep.csv, no resume, no thread budget")
     try:
-        job = sweeps.start_job(cfg, hc)  # multirun only: thread budget, resume, requeue, sweep.csv row
-        if job is not None and (done := job.reusable()) is not None:
-            return job.finish(done, None, reused=True)
+        if job is not None:
+            try:
+                job.configure(cfg)  # thread budget, SLURM requeue -> trainer.resume
+            except SemiadError as err:  # a mistake in the sweep itself: every job would fail; stop with one line
+                job.outcome = {"status": "failed", "error_type": type(err).__name__, "error": str(err)}
+                job.record()
+                _failed(err, out_dir, None, multirun=False)
+            if job.reused is not None:
+                return sweeps.objective(job.reused)
         try:  # one run per folder; a completed one only with overwrite=true (single runs: claimed in main already)
             runlock.claim(out_dir, overwrite=cfg.get("overwrite") is True)
         except SemiadError as err:  # another run's folder: say so, but write nothing into it
             if multirun:
                 log.error("job failed: %s", err)
-                return job.finish({"status": "failed", "error": str(err)}, None)
+                if job is not None:
+                    job.outcome = {"status": "failed", "error": str(err)}
+                return None
             print(f"semiad: error: {err}", file=sys.stderr)
             sys.exit(2)
         try:
@@ -79,16 +87,17 @@ def _run_task(task, cfg: DictConfig):
             runlock.release(out_dir)
     except KeyboardInterrupt as err:  # Ctrl-C, and SIGTERM as signals.Terminated
         resumable = not multirun and hc.job.name == "train"
-        _interrupted(err, out_dir, job, time.perf_counter() - t_start, resumable)
+        _interrupted(err, out_dir, job, resumable)
     except Exception as err:  # noqa: BLE001 - every failure gets a status, a log entry and one line
-        return _failed(err, out_dir, job, time.perf_counter() - t_start, multirun)
+        return _failed(err, out_dir, job, multirun)
     if job is not None:
-        return job.finish(metrics, time.perf_counter() - t_start)
+        job.outcome = metrics if isinstance(metrics, dict) else None
+        return sweeps.objective(job.outcome)
     objective = metrics.get("objective") if isinstance(metrics, dict) else None
     return objective
 
 
-def _interrupted(err: KeyboardInterrupt, out_dir: Path, job, wall_s: float, resumable: bool) -> None:
+def _interrupted(err: KeyboardInterrupt, out_dir: Path, job, resumable: bool) -> None:
     """Record ``status: interrupted``, print one line and exit (130 for Ctrl-C, 128 + signal number)."""
     from semiad_cli import results
     from semiad_cli.signals import Terminated
@@ -97,8 +106,9 @@ def _interrupted(err: KeyboardInterrupt, out_dir: Path, job, wall_s: float, resu
     what = f"terminated by {term.name}" if term else "interrupted by the user (Ctrl-C)"
     log.debug("%s", what)
     _record_status(out_dir, {"status": "interrupted", "error": what})
-    if job is not None:
-        job.finish({"status": "interrupted", "error": what}, wall_s)
+    if job is not None:  # the process exits: Hydra's on_job_end will not run, so record the row now
+        job.outcome = {"status": "interrupted", "error": what}
+        job.record()
     line = f"semiad: {what}; partial run left in {out_dir}"
     if term is not None and term.checkpoint_epoch is not None:
         line = f"semiad: {what}; checkpoint of epoch {term.checkpoint_epoch} written in {out_dir}"
@@ -110,7 +120,7 @@ def _interrupted(err: KeyboardInterrupt, out_dir: Path, job, wall_s: float, resu
     sys.exit(term.exit_code if term is not None else 130)
 
 
-def _failed(err: Exception, out_dir: Path, job, wall_s: float, multirun: bool):
+def _failed(err: Exception, out_dir: Path, job, multirun: bool):
     """Record ``status: failed`` with the error, log the traceback; one line and exit, or the sweep goes on."""
     from semiad_cli import failures, results
 
@@ -121,9 +131,11 @@ def _failed(err: Exception, out_dir: Path, job, wall_s: float, multirun: bool):
     finally:
         logging.raiseExceptions = raise_exceptions
     unwritten = _record_status(out_dir, failure.record())
-    if multirun and job is not None:
+    if multirun:
         log.error("job failed: %s: %s", failure.error_type, failure.message)
-        return job.finish(failure.record(), wall_s)
+        if job is not None:
+            job.outcome = failure.record()  # SweepBook.on_job_end writes the sweep.csv row
+        return None
     if failure.user_error and isinstance(err, SemiadError):
         line = f"semiad: error: {failure.message}"
     else:
@@ -249,12 +261,13 @@ def main(argv: list[str] | None = None) -> int:
         except SemiadError as err:
             print(f"semiad: error: {err}", file=sys.stderr)
             return 2
-    from semiad_cli import runlock
+    from semiad_cli import composing, runlock
     from semiad_cli.failures import output_folder_problem
     from semiad_cli.overrides import check_evaluate_overrides, check_group_choices, check_overrides, resume_args
     from semiad_cli.sweeps import missing_plugin
 
     args = argv[1:]
+    composing.clear()  # the pre-flight checks below share one composition of these arguments
     try:
         args = resume_args(args, CONFIG_DIR) if command == "train" else args
     except SemiadError as err:

@@ -52,6 +52,24 @@ def one_line(text: str) -> str:
     return line if len(line) <= _MAX_MESSAGE else line[:_MAX_MESSAGE - 1] + "…"
 
 
+def config_error_line(err: BaseException) -> str:
+    """Hydra's and OmegaConf's multi-line errors on one line: OmegaConf's ``full_key`` /
+    ``object_type`` lines dropped, the root cause's first line added, a schema's key named."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    cause = err.__cause__
+    while cause is not None and cause.__cause__ is not None:
+        cause = cause.__cause__
+    text = " ".join(ln for ln in lines if not ln.startswith(("full_key", "object_type", "reference_type")))
+    if cause is not None and str(cause).strip():
+        first = str(cause).strip().splitlines()[0]
+        if first not in text:
+            text += f" ({first})"
+    keys = [ln.partition(":")[2].strip() for ln in lines if ln.startswith("full_key:")]
+    if keys and keys[0] and keys[0] not in text:  # a YAML file's value refused by a schema: name its key
+        text += f" (at {keys[0]})"
+    return one_line(text)
+
+
 def _os_error(err: BaseException) -> OSError | None:
     """The first OSError with an errno along the exception's cause/context chain."""
     seen: set[int] = set()
@@ -76,7 +94,7 @@ def describe(err: BaseException) -> Failure:
     if isinstance(err, SemiadError):
         return Failure(type(err).__name__, str(err), USER_ERROR, True)
     if _is_config_error(err):
-        return Failure(type(err).__name__, one_line(str(err)) or "config error", USER_ERROR, True)
+        return Failure(type(err).__name__, config_error_line(err) or "config error", USER_ERROR, True)
     os_err = _os_error(err)
     if os_err is not None and os_err.errno in _OS_MESSAGES:
         path = os_err.filename if os_err.filename is not None else "(path not given by the system)"
@@ -102,34 +120,38 @@ def folder_problem(folder: Path) -> str | None:
     return None
 
 
+def unwritable_folder(folder: Path, err: OSError) -> str:
+    """The message for a run folder that refused a write (``runlock.claim``): ``folder_problem``'s
+    reason when it finds one (checked up front already, so this shows only in a race), else the system's."""
+    reason = folder_problem(folder) or f"cannot write into the run folder {folder} ({err.strerror or err})"
+    return f"{reason}; choose a writable hydra.run.dir"
+
+
 def output_folder_problem(config_name: str, overrides: list[str], config_dir: str) -> str | None:
     """One line when the run folder (``--multirun``: the sweep folder) cannot be created, else None.
 
     Hydra creates that folder and its log before any semiad code runs and reports a failure there
-    with a traceback; checked up front, the user gets one line that names the folder. Composes the
-    config once (sweep values left out) to resolve ``hydra.run.dir`` / ``hydra.sweep.dir``.
+    with a traceback; checked up front, the user gets one line that names the folder. Reads
+    ``hydra.run.dir`` / ``hydra.sweep.dir`` from the composed config (sweep values left out), the
+    composition ``overrides.check_overrides`` made for a single run.
     """
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import OmegaConf
+
+    from semiad_cli.composing import compose_config
 
     flags = [a for a in overrides if a.startswith("-")]
     multirun = any(a in ("-m", "--multirun") for a in flags)
     if any(a not in ("-m", "--multirun") for a in flags) or not (Path(config_dir) / f"{config_name}.yaml").is_file():
         return None  # --cfg, --help, --info …: Hydra prints and writes nothing
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
-    GlobalHydra.instance().clear()
     try:
         parsed = OverridesParser.create().parse_overrides([a for a in overrides if not a.startswith("-")])
-        plain = [o.input_line for o in parsed if not o.is_sweep_override()]
-        with initialize_config_dir(config_dir=str(Path(config_dir).resolve()), version_base="1.3"):
-            cfg = compose(config_name, overrides=plain, return_hydra_config=True)
-            folder = OmegaConf.select(cfg, key)
+        plain = tuple(o.input_line for o in parsed if not o.is_sweep_override())
+        # a single run's overrides are check_overrides' own: the composition is shared, not repeated
+        folder = OmegaConf.select(compose_config(config_name, plain, config_dir), key)
     except Exception:  # noqa: BLE001 - any composition problem is reported by Hydra itself
         return None
-    finally:
-        GlobalHydra.instance().clear()
     if not folder:
         return None
     problem = folder_problem(Path(str(folder)))

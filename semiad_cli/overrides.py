@@ -10,6 +10,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from semiad_cli import schemas
+from semiad_cli.failures import config_error_line
 from semiad_cli.results import task_completed
 
 
@@ -200,17 +201,17 @@ def check_overrides(config_name: str, overrides: list[str], config_dir: str) -> 
     composed a second time, without them, to read the defaults' types. Sweeps and Hydra flags are
     left to Hydra, which reports them itself.
     """
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
+
+    from semiad_cli.composing import compose_config
 
     if any(a.startswith("-") for a in overrides) or not (Path(config_dir) / f"{config_name}.yaml").is_file():
         return None
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except HydraException as err:
-        return _one_line(err)
+        return config_error_line(err)
     if any(o.is_sweep_override() for o in parsed):
         return None
     values = [o for o in parsed if o.input_line and o.package is None and
@@ -218,21 +219,16 @@ def check_overrides(config_name: str, overrides: list[str], config_dir: str) -> 
                   "hydra") and o.is_add() is False and o.is_delete() is False]
     typed = {o.input_line: schemas.expected_type(o.key_or_group) for o in values}
     untyped = [o for o in values if typed[o.input_line] is None]
-    schemas.register()
-    GlobalHydra.instance().clear()
     try:
-        with initialize_config_dir(config_dir=str(Path(config_dir).resolve()), version_base="1.3"):
-            compose(config_name, overrides=overrides, return_hydra_config=True)
-            base = None
-            if untyped:
-                lines = {o.input_line for o in untyped}
-                base = compose(config_name, overrides=[a for a in overrides if a not in lines])
+        compose_config(config_name, tuple(overrides), config_dir)  # shared with output_folder_problem
+        base = None
+        if untyped:
+            lines = {o.input_line for o in untyped}
+            base = compose_config(config_name, tuple(a for a in overrides if a not in lines), config_dir)
     except HydraException as err:
-        return _wrong_type(err) or _one_line(err)
+        return _wrong_type(err) or config_error_line(err)
     except Exception:  # noqa: BLE001 - anything else: let Hydra itself run and report it
         return None
-    finally:
-        GlobalHydra.instance().clear()
     for o in values:
         key, want = o.key_or_group, typed[o.input_line]
         if want is not None:
@@ -273,20 +269,3 @@ def _wrong_type(err: Exception) -> str | None:
         return None
     shown = "null" if cause.value is None else repr(cause.value)
     return f"{cause.full_key}={shown} has the wrong type: expected {schemas.describe(*want)}"
-
-
-def _one_line(err: Exception) -> str:
-    """Hydra's multi-line composition errors, squeezed onto one line with their cause."""
-    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-    cause = err.__cause__
-    while cause is not None and cause.__cause__ is not None:
-        cause = cause.__cause__
-    text = " ".join(ln for ln in lines if not ln.startswith(("full_key", "object_type", "reference_type")))
-    if cause is not None and str(cause).strip():
-        first = str(cause).strip().splitlines()[0]
-        if first not in text:
-            text += f" ({first})"
-    keys = [ln.partition(":")[2].strip() for ln in lines if ln.startswith("full_key:")]
-    if keys and keys[0] and keys[0] not in text:  # a YAML file's value refused by a schema: name its key
-        text += f" (at {keys[0]})"
-    return text

@@ -24,6 +24,7 @@ from filelock import FileLock, Timeout
 from semiad_cli import results
 from semiad_cli.atomic import write_text_atomic
 from semiad_cli.errors import RunFolderError
+from semiad_cli.failures import unwritable_folder
 
 LOCK_FILE = ".semiad.lock"
 OWNER_FILE = ".semiad.owner"
@@ -69,8 +70,7 @@ def claim(run_dir: Path | str, overwrite: bool = False) -> None:
         raise RunFolderError(f"{run_dir} is in use by another semiad run ({_owner(run_dir)}); wait for it to end, "
                              f"or give this run another hydra.run.dir") from None
     except OSError as err:
-        raise RunFolderError(f"cannot write into the run folder {run_dir} ({err.strerror or err}); "
-                             f"choose a writable hydra.run.dir") from None
+        raise RunFolderError(unwritable_folder(run_dir, err)) from None
     try:
         _refuse_completed(run_dir, overwrite)  # a run that completed there while we checked
         owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -78,8 +78,7 @@ def claim(run_dir: Path | str, overwrite: bool = False) -> None:
         write_text_atomic(run_dir / OWNER_FILE, json.dumps(owner) + "\n")
     except OSError as err:
         lock.release()
-        raise RunFolderError(f"cannot write into the run folder {run_dir} ({err.strerror or err}); "
-                             f"choose a writable hydra.run.dir") from None
+        raise RunFolderError(unwritable_folder(run_dir, err)) from None
     except BaseException:
         lock.release()
         raise

@@ -1,20 +1,27 @@
 """Multirun support on top of Hydra's own launcher and sweeper plugins.
 
 Hydra launches the jobs (basic, joblib, submitit local/SLURM) and the Optuna sweeper
-picks trial parameters; this module only does what those plugins leave to the app:
+picks trial parameters; this module only does what those plugins leave to the app.
+``SweepBook``, a Hydra ``Callback`` registered in ``configs/hydra/default.yaml``, keeps the
+books around every job (``on_job_start`` / ``on_job_end``, in the job's own process):
+
+* resumable sweeps: with ``+resume=true`` a job whose ``metrics.json`` is complete and
+  whose overrides match the recorded ones returns its stored result without training;
+* ``sweep.csv`` in the sweep dir, one row per finished job, rebuilt under a file lock
+  from per-job row files as jobs finish (safe with parallel workers).
+
+The task itself (``cli._run_task``) asks ``current_job()`` for what only it can apply,
+because Hydra hands the task a copy of the config made before ``on_job_start``:
 
 * a thread budget per job, so parallel jobs do not oversubscribe the cores
   (2 torch threads on 2 busy cores ran the Deep SAD reference 10-20x slower);
-* resumable sweeps: with ``+resume=true`` a job whose ``metrics.json`` is complete and
-  whose overrides match the recorded ones returns its stored result without training;
 * SLURM requeues (``hydra/launcher=slurm``: preemption, time limit, ``scontrol requeue``): the
   requeued job runs again in its own run folder and continues from its checkpoint
   (``trainer.resume=true``) instead of starting over;
-* ``sweep.csv`` in the sweep dir, one row per finished job, rebuilt under a file lock
-  from per-job row files as jobs finish (safe with parallel workers);
-* the value handed back to the sweeper: the objective, None for a failed job, which the
-  Optuna sweeper records as a failed trial before going on with the search;
-* a one-line message naming the ``sweeps`` extra when a plugin is not installed.
+* skipping a reused job, and the value handed back to the sweeper: the objective, None for a
+  failed job, which the Optuna sweeper records as a failed trial before going on with the search.
+
+A one-line message names the ``sweeps`` extra when a plugin is not installed.
 """
 
 from __future__ import annotations
@@ -25,11 +32,13 @@ import io
 import logging
 import math
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict
 
 from semiad_cli import results
@@ -144,31 +153,38 @@ def _number(value: Any) -> float | None:
 
 
 class SweepJob:
-    """One job of a multirun: thread budget, resume check and its ``sweep.csv`` row."""
+    """One job of a multirun: resume check, what the task must apply, and its ``sweep.csv`` row."""
 
-    def __init__(self, cfg: DictConfig, hydra_cfg: DictConfig) -> None:
+    def __init__(self, hydra_cfg: DictConfig, resume: bool = False) -> None:
         self.sweep_dir = Path(str(hydra_cfg.sweep.dir))
         self.num = int(hydra_cfg.job.num)
         self.out_dir = Path(hydra_cfg.runtime.output_dir)
         self.overrides = _task_overrides(list(hydra_cfg.overrides.task))
-        self.resume = bool(cfg.get(RESUME_KEY, False))
+        self.resume = resume
         self.optuna = needs_objective(hydra_cfg)
-        if self.optuna and not cfg.trainer.get("val_fraction"):
-            raise ConfigError("the Optuna sweeper optimises the validation metric, but trainer.val_fraction is 0; "
-                              "set trainer.val_fraction=0.2 (the hparams_search configs do)")
+        self.threads = thread_budget(hydra_cfg.launcher)
         # A requeued SLURM job runs again with the same overrides in the same run folder: it continues
         # from that folder's checkpoint (none yet: the trainer starts afresh) and reuses a finished result.
         self.requeued = slurm_restarts() > 0
+        self.started = time.perf_counter()
+        self.reused: dict | None = None  # the stored metrics when this job is not trained again
+        self.outcome: dict | None = None  # what the task ended with (set by the task)
+        self.recorded = False
+
+    def configure(self, cfg: DictConfig) -> None:
+        """Apply to the task's config what a sweep job needs: checks, requeue resume, thread budget."""
+        if self.optuna and not cfg.trainer.get("val_fraction"):
+            raise ConfigError("the Optuna sweeper optimises the validation metric, but trainer.val_fraction is 0; "
+                              "set trainer.val_fraction=0.2 (the hparams_search configs do)")
         if self.requeued and "trainer" in cfg:
             with open_dict(cfg):
                 cfg.trainer.resume = True
             log.info("SLURM requeued this job (restart %d): continuing from %s", slurm_restarts(),
                      self.out_dir / results.CHECKPOINT_DIR)
-        threads = thread_budget(hydra_cfg.launcher)
-        if threads is not None and "trainer" in cfg and cfg.trainer.get("num_threads") is None:
+        if self.threads is not None and "trainer" in cfg and cfg.trainer.get("num_threads") is None:
             with open_dict(cfg):
-                cfg.trainer.num_threads = threads
-            log.info("parallel launcher: trainer.num_threads=%d for this job", threads)
+                cfg.trainer.num_threads = self.threads
+            log.info("parallel launcher: trainer.num_threads=%d for this job", self.threads)
 
     @property
     def state_dir(self) -> Path:
@@ -195,6 +211,25 @@ class SweepJob:
         log.info("resume: job %d already completed in %s; not training it again", self.num, self.out_dir)
         return metrics
 
+    def ended(self, error: BaseException | None = None) -> dict:
+        """The job's outcome: what the task set, else its ``metrics.json``, else a failure record."""
+        if self.reused is not None:
+            return self.reused
+        if self.outcome is not None:
+            return self.outcome
+        try:
+            return results.read_json(self.out_dir / results.METRICS_JSON)
+        except (OSError, ValueError):
+            what = f"{type(error).__name__}: {error}" if error is not None else "the job wrote no metrics.json"
+            return {"status": "failed", "error": what}
+
+    def record(self, error: BaseException | None = None) -> None:
+        """Write this job's ``sweep.csv`` row once (``on_job_end``, or the task itself before it exits)."""
+        if self.recorded:
+            return
+        self.recorded = True
+        self.finish(self.ended(error), time.perf_counter() - self.started, reused=self.reused is not None)
+
     def finish(self, metrics: dict, wall_s: float | None, reused: bool = False) -> float | None:
         """Record this job's row, rebuild ``sweep.csv``; returns what the sweeper gets back."""
         wall = metrics.get("wall_time", {}).get("total_s") if reused else wall_s
@@ -217,9 +252,55 @@ class SweepJob:
                 write_sweep_csv(self.sweep_dir)
         except OSError as err:  # a summary problem must not fail a finished job
             log.warning("could not update %s: %s", self.sweep_dir / SWEEP_CSV, err)
-        # None for a failed job: hydra-optuna-sweeper 1.3 records the trial as failed and goes on
-        # (NaN would crash it: it re-tells the failed trial with the NaN value).
         return row["objective"]
+
+
+def objective(metrics: dict | None) -> float | None:
+    """What the sweeper gets back: the objective, None for a failed job.
+
+    hydra-optuna-sweeper 1.3 records a None trial as failed and goes on (NaN would crash it:
+    it re-tells the failed trial with the NaN value).
+    """
+    if not metrics or metrics.get("status") != "completed":
+        return None
+    return _number(metrics.get("objective"))
+
+
+_current: SweepJob | None = None  # the job this process is running (set by SweepBook.on_job_start)
+
+
+def current_job() -> SweepJob | None:
+    """The running multirun job's book, or None (a single run, or SweepBook not registered)."""
+    return _current
+
+
+class SweepBook(Callback):
+    """``--multirun`` bookkeeping around each job: resume check at the start, ``sweep.csv`` row at the end.
+
+    Hydra calls it in the job's process, for every launcher (basic, joblib workers, submitit and
+    SLURM jobs). A job that exits (Ctrl-C, SIGTERM) skips ``on_job_end``; the task records its row
+    before exiting (``SweepJob.record``).
+    """
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        global _current
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hc = HydraConfig.get()
+        if hc.mode != RunMode.MULTIRUN:
+            _current = None
+            return
+        _current = SweepJob(hc, resume=bool(config.get(RESUME_KEY, False)))
+        _current.reused = _current.reusable()
+
+    def on_job_end(self, config: DictConfig, job_return: Any = None, **kwargs: Any) -> None:
+        global _current
+        job, _current = _current, None
+        if job is None:
+            return
+        value = getattr(job_return, "return_value", None)
+        job.record(value if isinstance(value, BaseException) else None)
 
 
 def write_sweep_csv(sweep_dir: Path) -> Path:
@@ -240,13 +321,3 @@ def write_sweep_csv(sweep_dir: Path) -> Path:
     text = buffer.getvalue()
     atomic_write(sweep_dir / SWEEP_CSV, lambda tmp: tmp.write_text(text))
     return sweep_dir / SWEEP_CSV
-
-
-def start_job(cfg: DictConfig, hydra_cfg: DictConfig) -> SweepJob | None:
-    """A ``SweepJob`` for a multirun job; None for a single run."""
-    from hydra.types import RunMode
-
-    if hydra_cfg.mode != RunMode.MULTIRUN:
-        return None
-    return SweepJob(cfg, hydra_cfg)
-

@@ -79,3 +79,19 @@ def test_folder_problem_finds_a_file_in_the_way(tmp_path: Path) -> None:
                                                             f"{blocker} is a file, not a folder"
     assert failures.folder_problem(tmp_path / "new" / "run") is None
     assert failures.folder_problem(tmp_path) is None
+
+
+def test_a_run_folder_that_refuses_the_lock_gets_folder_problems_words(tmp_path: Path) -> None:
+    """``runlock.claim`` and the up-front check name an unusable folder the same way (one wording)."""
+    from semiad_cli import runlock
+    from semiad_cli.errors import RunFolderError
+
+    blocker = tmp_path / "f"
+    blocker.write_text("")
+    with pytest.raises(RunFolderError) as caught:
+        runlock.claim(blocker / "run")
+    assert str(caught.value) == f"cannot create the run folder {blocker}/run: {blocker} is a file, not a folder; " \
+                                "choose a writable hydra.run.dir"
+    odd = OSError(errno.EIO, "Input/output error")
+    assert failures.unwritable_folder(tmp_path, odd) == f"cannot write into the run folder {tmp_path} " \
+                                                        "(Input/output error); choose a writable hydra.run.dir"

@@ -93,8 +93,9 @@ def _job(tmp_path, overrides: list[str], resume: bool) -> sweeps.SweepJob:
         "overrides": {"task": overrides}, "sweeper": {"_target_": "BasicSweeper"},
         "launcher": {"_target_": "BasicLauncher"},
     })
-    cfg = OmegaConf.create({"resume": resume, "trainer": {"num_threads": None, "val_fraction": 0.0}})
-    return sweeps.SweepJob(cfg, hydra_cfg)
+    job = sweeps.SweepJob(hydra_cfg, resume=resume)
+    job.configure(OmegaConf.create({"trainer": {"num_threads": None, "val_fraction": 0.0}}))
+    return job
 
 
 def test_resume_reuses_only_a_completed_job_with_the_same_overrides(tmp_path):
@@ -150,7 +151,9 @@ def test_a_requeued_slurm_job_continues_from_its_checkpoint(tmp_path, monkeypatc
 
     def start():
         cfg = OmegaConf.create({"trainer": {"num_threads": None, "val_fraction": 0.0, "resume": False}})
-        return cfg, sweeps.SweepJob(cfg, hydra_cfg)
+        job = sweeps.SweepJob(hydra_cfg)
+        job.configure(cfg)
+        return cfg, job
 
     monkeypatch.setenv("SUBMITIT_EXECUTOR", "slurm")
     monkeypatch.setenv("SLURM_RESTART_COUNT", "0")
@@ -180,3 +183,25 @@ def test_cli_and_sweeps_import_without_fcntl():
             "print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_sweep_csv_rows_come_from_the_sweep_book_callback(cli_inproc, tmp_path):
+    """``sweep.csv`` is written by ``SweepBook`` (registered in configs/hydra/default.yaml), in-process
+    for the basic launcher; without the callback the jobs still run, and say that the books are off."""
+    base = ("train", "--multirun", "seed=1,2", "trainer.max_epochs=1", "trainer.num_threads=1")
+    booked = tmp_path / "booked"
+    result = cli_inproc(*base, f"hydra.sweep.dir={booked}")
+    assert result.code == 0, result.err
+    table = pd.read_csv(booked / sweeps.SWEEP_CSV)
+    assert table["job"].tolist() == [0, 1] and table["status"].tolist() == ["completed", "completed"]
+    for num in (0, 1):
+        stored = results.read_json(booked / str(num) / results.METRICS_JSON)
+        assert table.loc[num, "auroc"] == stored["auroc"] and f"seed={num + 1}" in table.loc[num, "overrides"]
+    assert sweeps.current_job() is None  # on_job_end let go of the last job
+
+    bare = tmp_path / "bare"
+    result = cli_inproc(*base, f"hydra.sweep.dir={bare}", "~hydra.callbacks.sweep_book")
+    assert result.code == 0, result.err
+    assert results.read_json(bare / "1" / results.METRICS_JSON)["status"] == "completed"
+    assert not (bare / sweeps.SWEEP_CSV).exists()
+    assert "SweepBook is not in hydra.callbacks" in result.out + result.err
