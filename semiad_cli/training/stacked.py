@@ -1,0 +1,255 @@
+"""K seeds of one configuration trained as one vectorized model (``hydra/launcher=stacked``).
+
+On this project's small MLPs one optimizer step is mostly per-op overhead; stacking the K seeds'
+parameters along a new first axis (``torch.func.stack_module_state``) and calling the model's own
+``loss`` under ``vmap`` + ``functional_call`` does K steps' work per op. Each seed keeps what a
+separate run has: its model built and initialised from its seed (the caller prepares it exactly as
+``tasks/train.py`` does), its own training part, its own batch order (a generator seeded with its
+seed, drawn with the trainer's own ``_epoch_batches``), its own validation loss, early stopping and
+best weights. The optimizer is the configured one over the stacked tensors: Adam/AdamW and their
+weight decay are elementwise, so one step over ``[K, ...]`` is K separate steps; the gradient of the
+sum of the K losses is each seed's own gradient (no op mixes seeds).
+
+At the end every seed's weights go back into its own model, ``after_fit`` runs and the trainer's
+``_save_final`` writes the checkpoint tagged ``finished`` with the seed's history: the normal train
+task then resumes from it (scoring only) and writes the run folder as a separate run would.
+
+What cannot stack raises ``Unstackable`` before any step (the launcher then runs the seeds one after
+another): closed-form models, different split sizes, a loss that draws random numbers (its draws
+could not match a separate run's), ``trainer.compile``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from semiad_cli.data.split import KNOWN_ANOMALY, Part
+from semiad_cli.errors import SemiadError, TrainingError
+from semiad_cli.models.base import Detector, TorchDetector
+from semiad_cli.training.loop import Trainer, progress_line, resolve_device, set_threads
+from semiad_cli.training.optim import build_optimizer
+
+log = logging.getLogger(__name__)
+
+
+class Unstackable(SemiadError):
+    """These seeds cannot be trained as one stacked model; the message says why."""
+
+
+class _Loss(nn.Module):
+    """Calls the wrapped detector's ``loss``: ``functional_call`` calls ``forward``."""
+
+    def __init__(self, model: TorchDetector) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, semi: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self.model.loss(x, semi)
+
+
+def _state_names(model: nn.Module) -> tuple[list[str], list[str]]:
+    return [n for n, _ in model.named_parameters()], [n for n, _ in model.named_buffers()]
+
+
+def check_stackable(trainers: Sequence[Trainer], models: Sequence[Detector], trains: Sequence[Part],
+                    vals: Sequence[Part | None]) -> None:
+    """Raise ``Unstackable`` when these seeds cannot train as one stacked model."""
+    first = models[0]
+    if not all(isinstance(m, TorchDetector) for m in models):
+        raise Unstackable(f"{type(first).__name__} is not trained by gradient steps")
+    if any(type(m) is not type(first) for m in models):
+        raise Unstackable("the seeds build different model classes")
+    shapes = [[tuple(t.shape) for t in (*m.parameters(), *m.buffers())] for m in models]
+    if any(s != shapes[0] for s in shapes):
+        raise Unstackable("the seeds' models have different parameter shapes")
+    if trainers[0].compile:
+        raise Unstackable("trainer.compile=true is not stacked")
+    sizes = {len(t) for t in trains}
+    if len(sizes) > 1:
+        raise Unstackable(f"the seeds' training parts differ in size ({sorted(sizes)} rows), so their batches "
+                          "per epoch differ")
+    val_sizes = {0 if v is None else len(v) for v in vals}
+    if len(val_sizes) > 1:
+        raise Unstackable(f"the seeds' validation parts differ in size ({sorted(val_sizes)} rows)")
+    if trainers[0].balanced_batches:
+        known = {int((t.semi == KNOWN_ANOMALY).sum()) for t in trains}
+        if len(known) > 1:
+            raise Unstackable(f"with trainer.balanced_batches the seeds' labeled anomalies must be as many "
+                              f"({sorted(known)})")
+
+
+def fit_stacked(trainers: Sequence[Trainer], models: Sequence[TorchDetector], trains: Sequence[Part],
+                vals: Sequence[Part | None], ckpt_dirs: Sequence[Path], seeds: Sequence[int],
+                rng_states: Sequence[torch.Tensor] | None = None) -> list[bool]:
+    """Train the K seeds together; write each seed's final checkpoint into its ``ckpt_dirs[k]``.
+
+    ``models[k]`` is freshly built from seed k; ``rng_states[k]`` is torch's global RNG state right after
+    (``init_from_data`` runs here, first thing, seed by seed, from that state). Returns per seed whether it finished;
+    a seed whose loss became non-finite is left out (no checkpoint), so that its own run reports it.
+    """
+    check_stackable(trainers, models, trains, vals)
+    lead = trainers[0]
+    set_threads(lead.num_threads)
+    device = resolve_device(lead.device_name)
+    K = len(models)
+    Xs = [torch.as_tensor(t.X, device=device) for t in trains]
+    Ss = [torch.as_tensor(t.semi, device=device) for t in trains]
+    for k, model in enumerate(models):  # as Trainer._fit_torch: to the device, then c / ranges / pre-training
+        model.to(device)
+        if rng_states is not None:  # torch's global RNG as seed k's own run has it here (pre-training draws)
+            torch.set_rng_state(rng_states[k])
+        model.init_from_data(Xs[k], Ss[k])
+    X, S = torch.stack(Xs), torch.stack(Ss)
+    has_val = vals[0] is not None and len(vals[0]) > 0
+    Xv = torch.stack([torch.as_tensor(v.X, device=device) for v in vals]) if has_val else None
+    Sv = torch.stack([torch.as_tensor(v.semi, device=device) for v in vals]) if has_val else None
+
+    param_names, buffer_names = _state_names(models[0])
+    params = {n: torch.stack([dict(m.named_parameters())[n].detach() for m in models]).requires_grad_(True)
+              for n in param_names}
+    buffers = {n: torch.stack([dict(m.named_buffers())[n].detach() for m in models]) for n in buffer_names}
+    base = _Loss(copy.deepcopy(models[0]).to("meta"))
+
+    def one_loss(p: dict, b: dict, x: torch.Tensor, s: torch.Tensor):
+        state = {f"model.{n}": v for n, v in p.items()} | {f"model.{n}": v for n, v in b.items()}
+        return torch.func.functional_call(base, state, (x, s))
+
+    loss_fn = torch.func.vmap(one_loss, randomness="error")
+    trainable = [params[n] for n in param_names if dict(models[0].named_parameters())[n].requires_grad]
+    optimizer = build_optimizer(lead.optimizer, trainable, device)
+    scheduler = lead.scheduler(optimizer) if lead.scheduler else None
+    gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+    rows = torch.arange(K, device=device)[:, None]
+
+    histories: list[list[dict[str, float]]] = [[] for _ in range(K)]
+    active = [True] * K
+    diverged = [False] * K
+    best_val, bad_epochs = [math.inf] * K, [0] * K
+    best_epoch: list[int | None] = [None] * K
+    best_state: list[dict[str, torch.Tensor] | None] = [None] * K
+    names: list[str] | None = None
+    amp_ctx = (torch.autocast(device_type="cuda", dtype=torch.bfloat16) if lead.amp and device.type == "cuda"
+               else contextlib.nullcontext())
+    base.train()
+    for epoch in range(lead.max_epochs):
+        if not any(active):
+            break
+        t0 = time.perf_counter()
+        lr = float(optimizer.param_groups[0]["lr"])
+        batches = [lead._epoch_batches(Ss[k], gens[k], device) for k in range(K)]
+        if len({len(b) for b in batches}) > 1 or any(
+                [len(i) for i in b] != [len(i) for i in batches[0]] for b in batches):
+            if epoch == 0:
+                raise Unstackable("the seeds' batches differ in number or size")
+            raise TrainingError("stacked training: the seeds' batches stopped lining up")
+        acc: torch.Tensor | None = None
+        n_steps = 0
+        for step in range(len(batches[0])):
+            idx = torch.stack([b[step] for b in batches])
+            with amp_ctx:
+                try:
+                    losses, parts = loss_fn(params, buffers, X[rows, idx], S[rows, idx])
+                except RuntimeError as err:
+                    if epoch == 0 and step == 0:  # nothing stepped yet: the launcher falls back
+                        raise Unstackable(f"{type(models[0]).__name__}'s loss cannot be vmapped "
+                                          f"({str(err).splitlines()[0][:160]})") from None
+                    raise
+            for p in trainable:
+                p.grad = None
+            losses.sum().backward()
+            if lead.grad_clip:
+                _clip_per_seed(trainable, float(lead.grad_clip))
+            optimizer.step()
+            if names is None:
+                names = ["loss", *parts]
+            vals_k = torch.stack([losses.detach(), *(v.detach() for v in parts.values())]).float()  # [P, K]
+            acc = vals_k if acc is None else acc.add_(vals_k)
+            n_steps += 1
+        if scheduler is not None:
+            scheduler.step()
+        seconds = time.perf_counter() - t0
+        sums = acc.tolist() if acc is not None else [[0.0] * K]
+        val_losses = _val_losses(lead, base, loss_fn, params, buffers, Xv, Sv) if Xv is not None else None
+        for k in range(K):
+            if not active[k]:
+                continue
+            record = {n: sums[i][k] / max(n_steps, 1) for i, n in enumerate(names or ["loss"])}
+            if not math.isfinite(record["loss"]):
+                active[k], diverged[k] = False, True
+                log.warning("stacked training: seed %s diverged at epoch %d; its own run will report it",
+                            seeds[k], epoch + 1)
+                continue
+            record.update({"epoch": epoch + 1, "steps": n_steps, "seconds": seconds, "lr": lr})
+            if val_losses is not None:
+                record["val_loss"] = val_losses[k]
+                if record["val_loss"] < best_val[k]:
+                    best_val[k], bad_epochs[k], best_epoch[k] = record["val_loss"], 0, epoch + 1
+                    best_state[k] = {n: t[k].detach().clone() for n, t in (params | buffers).items()}
+                else:
+                    bad_epochs[k] += 1
+            histories[k].append(record)
+            stop = (bool(lead.patience) and val_losses is not None and bad_epochs[k] >= lead.patience
+                    and sum(h.get("steps", 0) for h in histories[k]) >= lead.min_steps)
+            if stop:
+                active[k] = False
+                log.info("seed %s: early stopping at epoch %d (best val_loss %.5g at epoch %s)", seeds[k],
+                         epoch + 1, best_val[k], best_epoch[k])
+        show = [h for h, a in zip(histories, active, strict=True) if a and h]
+        if show and (line := progress_line(show[0], lead.log_every, lead.max_epochs)):
+            log.info("stacked x%d (first active seed) %s", K, line)
+
+    finished = []
+    for k, model in enumerate(models):
+        if diverged[k]:
+            finished.append(False)
+            continue
+        state = best_state[k] if (best_state[k] is not None and lead.patience) else {
+            n: t[k].detach() for n, t in (params | buffers).items()}
+        with torch.no_grad():
+            for n, t in (*model.named_parameters(), *model.named_buffers()):
+                t.copy_(state[n])
+        trainer = trainers[k]
+        trainer.history, trainer.best_epoch = histories[k], best_epoch[k]
+        trainer.epochs_run = len(histories[k])
+        model.after_fit(Xs[k], Ss[k])
+        Path(ckpt_dirs[k]).mkdir(parents=True, exist_ok=True)
+        trainer._save_final(Path(ckpt_dirs[k]), model)
+        finished.append(True)
+    return finished
+
+
+def _clip_per_seed(params: list[torch.Tensor], max_norm: float) -> None:
+    """``clip_grad_norm_`` for each seed's slice on its own (the global norm would mix the seeds)."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    norms = torch.stack([g.flatten(1).pow(2).sum(dim=1) for g in grads]).sum(dim=0).sqrt()  # [K]
+    scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(scale.view(-1, *([1] * (g.dim() - 1))).to(g.dtype))
+
+
+@torch.no_grad()
+def _val_losses(lead: Trainer, base: nn.Module, loss_fn, params: dict, buffers: dict, Xv: torch.Tensor,
+                Sv: torch.Tensor) -> list[float]:
+    """Each seed's validation loss, chunked and weighted as ``Trainer._val_loss`` does."""
+    base.eval()
+    chunk = max(lead.batch_size, 1024)
+    total = torch.zeros(Xv.shape[0], dtype=torch.float64)
+    n = 0
+    for start in range(0, Xv.shape[1], chunk):
+        xb, sb = Xv[:, start:start + chunk], Sv[:, start:start + chunk]
+        losses, _ = loss_fn(params, buffers, xb, sb)
+        total += losses.double().cpu() * xb.shape[1]
+        n += xb.shape[1]
+    base.train()
+    return (total / max(n, 1)).tolist()
