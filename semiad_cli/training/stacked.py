@@ -15,8 +15,10 @@ At the end every seed's weights go back into its own model, ``after_fit`` runs a
 task then resumes from it (scoring only) and writes the run folder as a separate run would.
 
 What cannot stack raises ``Unstackable`` before any step (the launcher then runs the seeds one after
-another): closed-form models, different split sizes, a loss that draws random numbers (its draws
-could not match a separate run's), ``trainer.compile``.
+another): closed-form models, different split sizes, a loss that draws random numbers other than through
+``loss_draws`` (vmap could not give each seed its own run's draws), ``trainer.compile``. The draws a
+model declares in ``loss_draws`` (EDE's noise targets) come per seed from a generator that continues
+torch's global RNG as the seed's own run has it, so they are that run's draws.
 """
 
 from __future__ import annotations
@@ -52,8 +54,9 @@ class _Loss(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, x: torch.Tensor, semi: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        return self.model.loss(x, semi)
+    def forward(self, x: torch.Tensor, semi: torch.Tensor, draws: dict[str, torch.Tensor]
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self.model.loss(x, semi, **draws)
 
 
 def _state_names(model: nn.Module) -> tuple[list[str], list[str]]:
@@ -103,11 +106,13 @@ def fit_stacked(trainers: Sequence[Trainer], models: Sequence[TorchDetector], tr
     K = len(models)
     Xs = [torch.as_tensor(t.X, device=device) for t in trains]
     Ss = [torch.as_tensor(t.semi, device=device) for t in trains]
+    draw_states: list[torch.Tensor] = []
     for k, model in enumerate(models):  # as Trainer._fit_torch: to the device, then c / ranges / pre-training
         model.to(device)
         if rng_states is not None:  # torch's global RNG as seed k's own run has it here (pre-training draws)
             torch.set_rng_state(rng_states[k])
         model.init_from_data(Xs[k], Ss[k])
+        draw_states.append(_global_state(device))
     X, S = torch.stack(Xs), torch.stack(Ss)
     has_val = vals[0] is not None and len(vals[0]) > 0
     Xv = torch.stack([torch.as_tensor(v.X, device=device) for v in vals]) if has_val else None
@@ -119,15 +124,18 @@ def fit_stacked(trainers: Sequence[Trainer], models: Sequence[TorchDetector], tr
     buffers = {n: torch.stack([dict(m.named_buffers())[n].detach() for m in models]) for n in buffer_names}
     base = _Loss(copy.deepcopy(models[0]).to("meta"))
 
-    def one_loss(p: dict, b: dict, x: torch.Tensor, s: torch.Tensor):
+    def one_loss(p: dict, b: dict, x: torch.Tensor, s: torch.Tensor, draws: dict[str, torch.Tensor]):
         state = {f"model.{n}": v for n, v in p.items()} | {f"model.{n}": v for n, v in b.items()}
-        return torch.func.functional_call(base, state, (x, s))
+        return torch.func.functional_call(base, state, (x, s, draws))
 
     loss_fn = torch.func.vmap(one_loss, randomness="error")
     trainable = [params[n] for n in param_names if dict(models[0].named_parameters())[n].requires_grad]
     optimizer = build_optimizer(lead.optimizer, trainable, device)
     scheduler = lead.scheduler(optimizer) if lead.scheduler else None
     gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+    # the random numbers each seed's loss draws: from its own generator, which starts where torch's global
+    # RNG stands when the seed's own run takes its first step (after init_from_data)
+    draw_gens = [torch.Generator(device=device).set_state(state) for state in draw_states]
     rows = torch.arange(K, device=device)[:, None]
 
     histories: list[list[dict[str, float]]] = [[] for _ in range(K)]
@@ -155,9 +163,12 @@ def fit_stacked(trainers: Sequence[Trainer], models: Sequence[TorchDetector], tr
         n_steps = 0
         for step in range(len(batches[0])):
             idx = torch.stack([b[step] for b in batches])
+            xb = X[rows, idx]
+            draws = [models[k].loss_draws(xb[k], draw_gens[k]) for k in range(K)]
+            draws_k = {n: torch.stack([d[n] for d in draws]) for n in draws[0]}
             with amp_ctx:
                 try:
-                    losses, parts = loss_fn(params, buffers, X[rows, idx], S[rows, idx])
+                    losses, parts = loss_fn(params, buffers, xb, S[rows, idx], draws_k)
                 except RuntimeError as err:
                     if epoch == 0 and step == 0:  # nothing stepped yet: the launcher falls back
                         raise Unstackable(f"{type(models[0]).__name__}'s loss cannot be vmapped "
@@ -227,6 +238,11 @@ def fit_stacked(trainers: Sequence[Trainer], models: Sequence[TorchDetector], tr
     return finished
 
 
+def _global_state(device: torch.device) -> torch.Tensor:
+    """The state of torch's global RNG that draws on ``device``."""
+    return torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.get_rng_state()
+
+
 def _clip_per_seed(params: list[torch.Tensor], max_norm: float) -> None:
     """``clip_grad_norm_`` for each seed's slice on its own (the global norm would mix the seeds)."""
     grads = [p.grad for p in params if p.grad is not None]
@@ -248,7 +264,7 @@ def _val_losses(lead: Trainer, base: nn.Module, loss_fn, params: dict, buffers: 
     n = 0
     for start in range(0, Xv.shape[1], chunk):
         xb, sb = Xv[:, start:start + chunk], Sv[:, start:start + chunk]
-        losses, _ = loss_fn(params, buffers, xb, sb)
+        losses, _ = loss_fn(params, buffers, xb, sb, {})
         total += losses.double().cpu() * xb.shape[1]
         n += xb.shape[1]
     base.train()
