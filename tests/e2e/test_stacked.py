@@ -1,0 +1,87 @@
+"""``hydra/launcher=stacked`` as a user runs it: each seed's run folder matches a separate run's.
+
+Issue 17's done-when: for 3 seeds x 3 epochs on an ODDS set (cardio) and on digits, each seed's losses
+match a separate run to a relative 1e-4 and its AUROC to 1e-3; ``semiad table`` cannot tell the sweeps
+apart; a model that cannot stack (IsolationForest) runs one after another with a log line saying so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import SHARED_DATA
+
+REPO = Path(__file__).resolve().parents[2]
+DATA_ROOT = Path(os.environ.get("SEMIAD_DATA_ROOT", SHARED_DATA))
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "SEMIAD_CONFIG_DIR": str(REPO / "configs"),
+       "SEMIAD_DATA_ROOT": str(DATA_ROOT)}
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not (DATA_ROOT / "odds").is_dir(), reason="ODDS data not found (SEMIAD_DATA_ROOT)")]
+LOSS_COLUMNS = ("loss", "dist", "error_rate", "val_loss", "rec", "ent", "con")
+
+
+def semiad(*args: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "semiad_cli", *args], cwd=REPO, env=ENV, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, f"semiad {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def test_stacked_sweep_writes_the_run_folders_of_separate_runs(tmp_path):
+    grid = ("train", "--multirun", "seed=1,2,3", "model=deepsad,classifier,ede,iforest", "dataset=cardio,digits",
+            "trainer.max_epochs=3", "trainer.num_threads=1")
+    stacked = semiad(*grid, "hydra/launcher=stacked", f"hydra.sweep.dir={tmp_path / 'stacked'}")
+    semiad(*grid, f"hydra.sweep.dir={tmp_path / 'basic'}")
+    log = stacked.stdout + stacked.stderr
+    assert log.count("trained seeds 1,2,3 as one stacked model") == 6, log  # 3 torch models x 2 datasets
+    assert log.count("IsolationForest is not trained by gradient steps; training them one after another") == 2, log
+
+    a, b = pd.read_csv(tmp_path / "stacked" / "sweep.csv"), pd.read_csv(tmp_path / "basic" / "sweep.csv")
+    assert a["status"].tolist() == ["completed"] * 24
+    pd.testing.assert_frame_equal(a[["job", "overrides", "status"]], b[["job", "overrides", "status"]])
+    for job in range(24):
+        ma, mb = (json.loads((tmp_path / s / str(job) / "metrics.json").read_text()) for s in ("stacked", "basic"))
+        assert ma["seed"] == mb["seed"] and ma["model"] == mb["model"]
+        assert ma["auroc"] == pytest.approx(mb["auroc"], abs=1e-3), (job, ma["model"], ma["dataset"])
+        assert ma["train"]["epochs"] == mb["train"]["epochs"]
+        if ma["model"] == "IsolationForest":
+            continue
+        ha, hb = (pd.read_csv(tmp_path / s / str(job) / "history.csv") for s in ("stacked", "basic"))
+        assert list(ha.columns) == list(hb.columns) and len(ha) == len(hb) == 3
+        for col in set(LOSS_COLUMNS) & set(hb.columns):
+            assert ha[col].tolist() == pytest.approx(hb[col].tolist(), rel=1e-4), (job, col)
+        for name in ("scores.csv", "checkpoints/last.pt", "config.yaml", ".hydra/overrides.yaml"):
+            assert (tmp_path / "stacked" / str(job) / name).is_file()
+        assert (tmp_path / "stacked" / str(job) / "config.yaml").read_text() == (
+            tmp_path / "basic" / str(job) / "config.yaml").read_text()
+
+    tables = [semiad("table", str(tmp_path / s), "--no-save", "--format", "csv").stdout for s in ("stacked", "basic")]
+    assert tables[0] == tables[1]
+
+
+def test_stacked_sweep_resumes_its_unfinished_jobs(tmp_path):
+    sweep = tmp_path / "sweep"
+    # Job 1 cannot write its scores (a directory stands where scores.csv goes): it fails after the stacked fit.
+    (sweep / "1" / "scores.csv").mkdir(parents=True)
+    args = ("train", "--multirun", "seed=1,2,3", "model=deepsad", "dataset=cardio", "trainer.max_epochs=2",
+            "trainer.num_threads=1", "hydra/launcher=stacked", f"hydra.sweep.dir={sweep}")
+    semiad(*args)
+    first = pd.read_csv(sweep / "sweep.csv")
+    assert first["status"].tolist() == ["completed", "failed", "completed"]
+    (sweep / "1" / "scores.csv").rmdir()
+    semiad(*args, "+resume=true")
+    table = pd.read_csv(sweep / "sweep.csv")
+    assert table["status"].tolist() == ["completed"] * 3
+    assert table["reused"].tolist() == [True, False, True]
+    separate = tmp_path / "separate"
+    semiad("train", "seed=2", "model=deepsad", "dataset=cardio", "trainer.max_epochs=2", "trainer.num_threads=1",
+           f"hydra.run.dir={separate}")
+    resumed = json.loads((sweep / "1" / "metrics.json").read_text())
+    assert resumed["auroc"] == pytest.approx(json.loads((separate / "metrics.json").read_text())["auroc"], abs=1e-3)
