@@ -77,6 +77,8 @@ def check_stackable(trainers: Sequence[Trainer], models: Sequence[Detector], tra
     if trainers[0].compile:
         raise Unstackable("trainer.compile=true is not stacked")
     sizes = {len(t) for t in trains}
+    if 0 in sizes:
+        raise Unstackable("a training part is empty (its own run reports it)")
     if len(sizes) > 1:
         raise Unstackable(f"the seeds' training parts differ in size ({sorted(sizes)} rows), so their batches "
                           "per epoch differ")
