@@ -21,6 +21,7 @@ import copy
 import functools
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -127,37 +128,56 @@ class StackedLauncher(Launcher):
 
     def _prefit(self, group: list[Job]) -> set[int]:
         """Train the group's seeds as one stacked model; the job numbers whose weights it wrote."""
-        import torch
-
-        from semiad_cli.tasks import train
+        from semiad_cli import signals
         from semiad_cli.training import stacked
 
         saved = HydraConfig.instance().cfg
         nums, prepared, out_dirs, seeds, rng_states = [], [], [], [], []
         try:
-            for idx, overrides in group:
-                cfg, out_dir = self._job(idx, overrides)
-                if cfg.get("resume") and results.task_completed(out_dir):
-                    continue  # +resume=true: this job reuses its result (sweeps.SweepJob.reusable)
-                prepared.append(train.prepare_seed(cfg))
-                rng_states.append(torch.get_rng_state())
-                nums.append(idx)
-                out_dirs.append(out_dir)
-                seeds.append(int(cfg.seed))
-            if len(prepared) < 2:
-                return set()
-            finished = stacked.fit_stacked([p.trainer for p in prepared], [p.model for p in prepared],
-                                           [p.train for p in prepared], [p.val for p in prepared],
-                                           [d / results.CHECKPOINT_DIR for d in out_dirs], seeds, rng_states)
+            with signals.terminate_as_interrupt():
+                finished = self._fit_group(group, nums, prepared, out_dirs, seeds, rng_states)
         except stacked.Unstackable as err:
             log.info("stacked launcher: not stacking seeds %s: %s; training them one after another",
                      ",".join(str(s) for s in seeds) or "-", err)
             return set()
+        except KeyboardInterrupt as err:  # Ctrl-C, SIGTERM: no job of the group has started, none has a status
+            term = err if isinstance(err, signals.Terminated) else None
+            what = f"terminated by {term.name}" if term else "interrupted by the user (Ctrl-C)"
+            print(f"semiad: {what} while training seeds {','.join(str(s) for s in seeds)} stacked (jobs "
+                  f"{','.join(str(n) for n, _ in group)}); their training is lost, the finished jobs are kept; "
+                  f"continue the sweep with its command plus hydra.sweep.dir={self.config.hydra.sweep.dir} "
+                  f"+resume=true", file=sys.stderr)
+            sys.exit(term.exit_code if term is not None else 130)
         except Exception as err:  # noqa: BLE001 - each job then runs on its own and records its own failure
             log.warning("stacked launcher: stacked training failed (%s: %s); training the %d jobs one after "
                         "another", type(err).__name__, str(err).splitlines()[0] if str(err) else "", len(group))
             return set()
         finally:
             HydraConfig.instance().cfg = saved
+        if finished is None:
+            return set()
         log.info("stacked launcher: trained seeds %s as one stacked model", ",".join(str(s) for s in seeds))
         return {n for n, ok in zip(nums, finished, strict=True) if ok}
+
+    def _fit_group(self, group: list[Job], nums: list, prepared: list, out_dirs: list, seeds: list,
+                   rng_states: list) -> list[bool] | None:
+        """Prepare the group's seeds (filling the lists) and fit them stacked; None: fewer than two to fit."""
+        import torch
+
+        from semiad_cli.tasks import train
+        from semiad_cli.training import stacked
+
+        for idx, overrides in group:
+            cfg, out_dir = self._job(idx, overrides)
+            if cfg.get("resume") and results.task_completed(out_dir):
+                continue  # +resume=true: this job reuses its result (sweeps.SweepJob.reusable)
+            prepared.append(train.prepare_seed(cfg))
+            rng_states.append(torch.get_rng_state())
+            nums.append(idx)
+            out_dirs.append(out_dir)
+            seeds.append(int(cfg.seed))
+        if len(prepared) < 2:
+            return None
+        return stacked.fit_stacked([p.trainer for p in prepared], [p.model for p in prepared],
+                                   [p.train for p in prepared], [p.val for p in prepared],
+                                   [d / results.CHECKPOINT_DIR for d in out_dirs], seeds, rng_states)

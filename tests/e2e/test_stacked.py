@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -85,3 +87,26 @@ def test_stacked_sweep_resumes_its_unfinished_jobs(tmp_path):
            f"hydra.run.dir={separate}")
     resumed = json.loads((sweep / "1" / "metrics.json").read_text())
     assert resumed["auroc"] == pytest.approx(json.loads((separate / "metrics.json").read_text())["auroc"], abs=1e-3)
+
+
+def test_a_terminated_stacked_group_exits_with_one_line_and_resumes(tmp_path):
+    sweep = tmp_path / "sweep"
+    args = ["train", "--multirun", "seed=1,2", "model=deepsad", "dataset=cardio", "trainer.num_threads=1",
+            "hydra/launcher=stacked", f"hydra.sweep.dir={sweep}"]
+    proc = subprocess.Popen([sys.executable, "-m", "semiad_cli", *args, "trainer.max_epochs=100000"], cwd=REPO,
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = 0
+    for line in proc.stdout:  # both seeds prepared: the stacked training has started
+        seen += "dataset cardio" in line
+        if seen == 2:
+            break
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, out + err
+    assert "Traceback" not in out + err
+    assert "terminated by SIGTERM while training seeds 1,2 stacked" in err and "+resume=true" in err
+    assert not (sweep / "0" / "metrics.json").exists()
+
+    semiad(*args, "trainer.max_epochs=2", "+resume=true")  # the group trains again, stacked
+    assert pd.read_csv(sweep / "sweep.csv")["status"].tolist() == ["completed"] * 2
