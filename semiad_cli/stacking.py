@@ -8,6 +8,10 @@ run folder. Then every job runs through Hydra's ``run_job`` as with the basic la
 ``.hydra/`` record, log file, callbacks, ``sweep.csv`` row), with the train task told that its
 weights are there: it loads them like a finished resume, scores and writes the run folder.
 
+The group checkpoints itself (``.semiad_sweep/stacked-<jobs>.pt`` in the sweep folder, every
+``trainer.checkpoint_every`` epochs); with ``+resume=true`` a group cut off by a kill continues from it.
+Ctrl-C or SIGTERM during the stacked training exits with one line (130, 143).
+
 Anything that cannot stack (a closed-form model, different split sizes, a loss that draws random
 numbers) or fails while stacked is logged in one line and the group's jobs run one after another,
 each reporting its own errors. Hydra only accepts launchers from ``hydra_plugins``: the class is
@@ -33,6 +37,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from semiad_cli import results
 from semiad_cli.errors import ConfigError
+from semiad_cli.sweeps import STATE_DIR
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +172,7 @@ class StackedLauncher(Launcher):
         from semiad_cli.tasks import train
         from semiad_cli.training import stacked
 
+        resume = False
         for idx, overrides in group:
             cfg, out_dir = self._job(idx, overrides)
             if cfg.get("resume") and results.task_completed(out_dir):
@@ -176,8 +182,13 @@ class StackedLauncher(Launcher):
             nums.append(idx)
             out_dirs.append(out_dir)
             seeds.append(int(cfg.seed))
+            resume = resume or bool(cfg.get("resume"))
         if len(prepared) < 2:
             return None
+        # the group's own checkpoint, in the sweep's state folder (sweeps.STATE_DIR): +resume=true continues it
+        state_path = Path(str(self.config.hydra.sweep.dir)) / STATE_DIR / f"stacked-{'-'.join(map(str, nums))}.pt"
+        state_path.parent.mkdir(parents=True, exist_ok=True)
         return stacked.fit_stacked([p.trainer for p in prepared], [p.model for p in prepared],
                                    [p.train for p in prepared], [p.val for p in prepared],
-                                   [d / results.CHECKPOINT_DIR for d in out_dirs], seeds, rng_states)
+                                   [d / results.CHECKPOINT_DIR for d in out_dirs], seeds, rng_states,
+                                   state_path=state_path, resume=resume)

@@ -37,6 +37,7 @@ from torch import nn
 from semiad_cli.data.split import KNOWN_ANOMALY, Part
 from semiad_cli.errors import SemiadError, TrainingError
 from semiad_cli.models.base import Detector, TorchDetector
+from semiad_cli.training.checkpoint import load_checkpoint, save_checkpoint
 from semiad_cli.training.loop import Trainer, progress_line, resolve_device, set_threads
 from semiad_cli.training.optim import build_optimizer
 
@@ -94,12 +95,15 @@ def check_stackable(trainers: Sequence[Trainer], models: Sequence[Detector], tra
 
 def fit_stacked(trainers: Sequence[Trainer], models: Sequence[TorchDetector], trains: Sequence[Part],
                 vals: Sequence[Part | None], ckpt_dirs: Sequence[Path], seeds: Sequence[int],
-                rng_states: Sequence[torch.Tensor] | None = None) -> list[bool]:
+                rng_states: Sequence[torch.Tensor] | None = None, state_path: Path | None = None,
+                resume: bool = False) -> list[bool]:
     """Train the K seeds together; write each seed's final checkpoint into its ``ckpt_dirs[k]``.
 
     ``models[k]`` is freshly built from seed k; ``rng_states[k]`` is torch's global RNG state right after
     (``init_from_data`` runs here, first thing, seed by seed, from that state). Returns per seed whether it finished;
     a seed whose loss became non-finite is left out (no checkpoint), so that its own run reports it.
+    ``state_path``: the group's checkpoint, written every ``checkpoint_every`` epochs and removed at the end;
+    ``resume`` continues from it (same seeds) where the group was cut off.
     """
     check_stackable(trainers, models, trains, vals)
     lead = trainers[0]
@@ -149,13 +153,40 @@ def fit_stacked(trainers: Sequence[Trainer], models: Sequence[TorchDetector], tr
     names: list[str] | None = None
     amp_ctx = (torch.autocast(device_type="cuda", dtype=torch.bfloat16) if lead.amp and device.type == "cuda"
                else contextlib.nullcontext())
+    start_epoch = 0
+
+    def save_group(epoch: int) -> None:
+        save_checkpoint(state_path, {"stacked": {
+            "epoch": epoch, "seeds": [int(s) for s in seeds], "params": {n: t.detach() for n, t in params.items()},
+            "buffers": buffers, "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "gens": [g.get_state() for g in gens], "draw_gens": [g.get_state() for g in draw_gens],
+            "histories": histories, "active": active, "diverged": diverged, "best_val": best_val,
+            "bad_epochs": bad_epochs, "best_epoch": best_epoch, "best_state": best_state}})
+
+    saved = _group_state(state_path, seeds) if resume and state_path is not None else None
+    if saved is not None:
+        with torch.no_grad():
+            for n, t in (params | buffers).items():
+                t.copy_(saved["params"][n] if n in params else saved["buffers"][n])
+        optimizer.load_state_dict(saved["optimizer"])
+        if scheduler is not None and saved["scheduler"] is not None:
+            scheduler.load_state_dict(saved["scheduler"])
+        for g, state in zip([*gens, *draw_gens], [*saved["gens"], *saved["draw_gens"]], strict=True):
+            g.set_state(state)
+        histories, active, diverged = saved["histories"], saved["active"], saved["diverged"]
+        best_val, bad_epochs, best_epoch, best_state = (saved["best_val"], saved["bad_epochs"], saved["best_epoch"],
+                                                        saved["best_state"])
+        start_epoch = int(saved["epoch"])
+        log.info("stacked training of seeds %s resumed from %s at epoch %d", ",".join(str(s) for s in seeds),
+                 state_path, start_epoch)
     base.train()
-    for epoch in range(lead.max_epochs):
+    for epoch in range(start_epoch, lead.max_epochs):
         if not any(active):
             break
         t0 = time.perf_counter()
         lr = float(optimizer.param_groups[0]["lr"])
-        batches = [lead._epoch_batches(Ss[k], gens[k], device) for k in range(K)]
+        batches = [list(lead._epoch_batches(Ss[k], gens[k], device)) for k in range(K)]
         if len({len(b) for b in batches}) > 1 or any(
                 [len(i) for i in b] != [len(i) for i in batches[0]] for b in batches):
             if epoch == 0:
@@ -219,6 +250,8 @@ def fit_stacked(trainers: Sequence[Trainer], models: Sequence[TorchDetector], tr
         show = [h for h, a in zip(histories, active, strict=True) if a and h]
         if show and (line := progress_line(show[0], lead.log_every, lead.max_epochs)):
             log.info("stacked x%d (first active seed) %s", K, line)
+        if state_path is not None and (epoch + 1) % lead.checkpoint_every == 0 and any(active):
+            save_group(epoch + 1)
 
     finished = []
     for k, model in enumerate(models):
@@ -237,7 +270,20 @@ def fit_stacked(trainers: Sequence[Trainer], models: Sequence[TorchDetector], tr
         Path(ckpt_dirs[k]).mkdir(parents=True, exist_ok=True)
         trainer._save_final(Path(ckpt_dirs[k]), model)
         finished.append(True)
+    if state_path is not None:
+        Path(state_path).unlink(missing_ok=True)  # the seeds' own finished checkpoints take over
     return finished
+
+
+def _group_state(path: Path, seeds: Sequence[int]) -> dict | None:
+    """The group checkpoint at ``path`` when it holds these seeds, else None (start afresh)."""
+    if not Path(path).is_file():
+        return None
+    state = load_checkpoint(Path(path)).get("stacked")
+    if not isinstance(state, dict) or state.get("seeds") != [int(s) for s in seeds]:
+        log.warning("%s holds another stacked group; training afresh", path)
+        return None
+    return state
 
 
 def _global_state(device: torch.device) -> torch.Tensor:

@@ -110,3 +110,27 @@ def test_a_terminated_stacked_group_exits_with_one_line_and_resumes(tmp_path):
 
     semiad(*args, "trainer.max_epochs=2", "+resume=true")  # the group trains again, stacked
     assert pd.read_csv(sweep / "sweep.csv")["status"].tolist() == ["completed"] * 2
+
+
+def test_a_killed_stacked_group_resumes_from_its_checkpoint_with_the_same_results(tmp_path):
+    from tests.conftest import KILLER
+
+    grid = ["train", "--multirun", "seed=1,2", "model=ede", "dataset=cardio", "trainer.max_epochs=5",
+            "trainer.checkpoint_every=1", "trainer.num_threads=1"]
+    sweep = tmp_path / "stacked"
+    args = [*grid, "hydra/launcher=stacked", f"hydra.sweep.dir={sweep}"]
+    # SIGKILL at the first batch of epoch 4 (the patched batcher is called once per seed and epoch)
+    killed = subprocess.run([sys.executable, "-c", KILLER, *args], cwd=REPO, env={**ENV, "KILL_AT_EPOCH": "7"},
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    assert (sweep / ".semiad_sweep" / "stacked-0-1.pt").is_file()
+    resumed = semiad(*args, "+resume=true")
+    assert "resumed from" in resumed.stdout + resumed.stderr and "at epoch 3" in resumed.stdout + resumed.stderr
+    assert not (sweep / ".semiad_sweep" / "stacked-0-1.pt").exists()
+    semiad(*grid, f"hydra.sweep.dir={tmp_path / 'basic'}")
+    for job in (0, 1):
+        ha, hb = (pd.read_csv(tmp_path / s / str(job) / "history.csv") for s in ("stacked", "basic"))
+        assert len(ha) == len(hb) == 5
+        assert ha["loss"].tolist() == pytest.approx(hb["loss"].tolist(), rel=1e-4)
+        ma, mb = (json.loads((tmp_path / s / str(job) / "metrics.json").read_text()) for s in ("stacked", "basic"))
+        assert ma["auroc"] == pytest.approx(mb["auroc"], abs=1e-3)
