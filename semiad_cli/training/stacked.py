@@ -1,8 +1,9 @@
 """K seeds of one configuration trained as one vectorized model (``hydra/launcher=stacked``).
 
 On this project's small MLPs one optimizer step is mostly per-op overhead; stacking the K seeds'
-parameters along a new first axis (``torch.func.stack_module_state``) and calling the model's own
-``loss`` under ``vmap`` + ``functional_call`` does K steps' work per op. Each seed keeps what a
+parameters along a new first axis (as ``torch.func.stack_module_state`` does) and calling the model's
+own ``loss`` under ``torch.func.vmap`` (each seed's slice set into a meta copy of the model, ``_Slots``)
+does K steps' work per op. Each seed keeps what a
 separate run has: its model built and initialised from its seed (the caller prepares it exactly as
 ``tasks/train.py`` does), its own training part, its own batch order (a generator seeded with its
 seed, drawn with the trainer's own ``_epoch_batches``), its own validation loss, early stopping and
@@ -38,6 +39,7 @@ from semiad_cli.data.split import KNOWN_ANOMALY, Part
 from semiad_cli.errors import SemiadError, TrainingError
 from semiad_cli.models.base import Detector, TorchDetector
 from semiad_cli.training.checkpoint import load_checkpoint, save_checkpoint
+from semiad_cli.training.flat import ELEMENTWISE, FlatParameters
 from semiad_cli.training.loop import Trainer, progress_line, resolve_device, set_threads
 from semiad_cli.training.optim import build_optimizer
 
@@ -48,15 +50,29 @@ class Unstackable(SemiadError):
     """These seeds cannot be trained as one stacked model; the message says why."""
 
 
-class _Loss(nn.Module):
-    """Calls the wrapped detector's ``loss``: ``functional_call`` calls ``forward``."""
+class _Slots:
+    """A meta-device copy of the model whose parameters and buffers are set, by name, to the tensors
+    ``vmap`` hands over (one seed's slice) before its ``loss`` runs.
+
+    ``torch.func.functional_call`` does the same through ``named_modules`` walks and checks on every call:
+    on these small nets that was as much time per step as the arithmetic of ten seeds. Here the
+    (module, dict, key) slots are found once and written directly.
+    """
 
     def __init__(self, model: TorchDetector) -> None:
-        super().__init__()
-        self.model = model
+        self.model = copy.deepcopy(model).to("meta")
+        self.slots: list[tuple[dict, str, str, bool]] = []
+        for kind, named in (("params", self.model.named_parameters()), ("buffers", self.model.named_buffers())):
+            for name, _ in named:
+                owner, _, attr = name.rpartition(".")
+                module = self.model.get_submodule(owner) if owner else self.model
+                table = module._parameters if kind == "params" else module._buffers
+                self.slots.append((table, attr, name, kind == "params"))
 
-    def forward(self, x: torch.Tensor, semi: torch.Tensor, draws: dict[str, torch.Tensor]
-                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def loss(self, params: dict, buffers: dict, x: torch.Tensor, semi: torch.Tensor,
+             draws: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        for table, attr, name, is_param in self.slots:
+            table[attr] = params[name] if is_param else buffers[name]
         return self.model.loss(x, semi, **draws)
 
 
@@ -128,15 +144,16 @@ def fit_stacked(trainers: Sequence[Trainer], models: Sequence[TorchDetector], tr
     params = {n: torch.stack([dict(m.named_parameters())[n].detach() for m in models]).requires_grad_(True)
               for n in param_names}
     buffers = {n: torch.stack([dict(m.named_buffers())[n].detach() for m in models]) for n in buffer_names}
-    base = _Loss(copy.deepcopy(models[0]).to("meta"))
-
-    def one_loss(p: dict, b: dict, x: torch.Tensor, s: torch.Tensor, draws: dict[str, torch.Tensor]):
-        state = {f"model.{n}": v for n, v in p.items()} | {f"model.{n}": v for n, v in b.items()}
-        return torch.func.functional_call(base, state, (x, s, draws))
-
-    loss_fn = torch.func.vmap(one_loss, randomness="error")
+    slots = _Slots(models[0])
+    base = slots.model
+    loss_fn = torch.func.vmap(slots.loss, randomness="error")
     trainable = [params[n] for n in param_names if dict(models[0].named_parameters())[n].requires_grad]
-    optimizer = build_optimizer(lead.optimizer, trainable, device)
+    # as Trainer._optimizer: one flat buffer for the elementwise optimizers (one fused update per step)
+    flat = FlatParameters.maybe(trainable) if lead.flat_params else None
+    optimizer = build_optimizer(lead.optimizer, [flat.leaf] if flat is not None else trainable, device)
+    if flat is not None and not isinstance(optimizer, ELEMENTWISE):
+        flat.release()
+        flat, optimizer = None, build_optimizer(lead.optimizer, trainable, device)
     scheduler = lead.scheduler(optimizer) if lead.scheduler else None
     gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
     # the random numbers each seed's loss draws: from its own generator, which starts where torch's global
@@ -207,8 +224,11 @@ def fit_stacked(trainers: Sequence[Trainer], models: Sequence[TorchDetector], tr
                         raise Unstackable(f"{type(models[0]).__name__}'s loss cannot be vmapped "
                                           f"({str(err).splitlines()[0][:160]})") from None
                     raise
-            for p in trainable:
-                p.grad = None
+            if flat is not None:
+                flat.zero_grad()
+            else:
+                for p in trainable:
+                    p.grad = None
             losses.sum().backward()
             if lead.grad_clip:
                 _clip_per_seed(trainable, float(lead.grad_clip))
