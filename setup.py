@@ -10,8 +10,11 @@ from setuptools import find_namespace_packages, find_packages, setup
 # Every folder of configs/ (hydra/launcher, dataset, ...) as a data-only package under semiad_cli.configs.
 CONFIG_PACKAGES = ["semiad_cli.configs", *(f"semiad_cli.configs.{p}" for p in find_namespace_packages(where="configs"))]
 
+# hydra/launcher=stacked: Hydra takes launchers only from the hydra_plugins namespace package.
+PLUGIN_PACKAGES = ["hydra_plugins.semiad_stacked_launcher"]
+
 setup(
-    packages=[*find_packages(include=["semiad_cli", "semiad_cli.*"]), *CONFIG_PACKAGES],
+    packages=[*find_packages(include=["semiad_cli", "semiad_cli.*"]), *CONFIG_PACKAGES, *PLUGIN_PACKAGES],
     package_dir={"semiad_cli.configs": "configs"},
     package_data={p: ["*.yaml"] for p in CONFIG_PACKAGES},
 )

@@ -21,7 +21,7 @@ pip() { "$PYTHON" -m pip --disable-pip-version-check "$@"; }
 
 # 1. build (setup.py maps configs/ into the package; no build isolation: offline, setuptools from $PYTHON)
 mkdir "$tmp/src" "$tmp/dist"
-cp -R pyproject.toml setup.py README.md semiad_cli configs "$tmp/src/"
+cp -R pyproject.toml setup.py README.md semiad_cli configs hydra_plugins "$tmp/src/"
 pip wheel --quiet --no-deps --no-build-isolation -w "$tmp/dist" "$tmp/src" >"$tmp/build.log" 2>&1 \
   || { cat "$tmp/build.log" >&2; fail "pip wheel"; }
 wheel=$(ls "$tmp"/dist/*.whl)
@@ -67,5 +67,9 @@ grep -q "_target_: semiad_cli.models" job.txt || { cat job.txt >&2; fail "semiad
 metrics=$(ls outputs/*/*/metrics.json 2>/dev/null | head -n 1 || true)
 [ -n "$metrics" ] || { cat train.txt >&2; fail "no run folder with metrics.json under $tmp/empty/outputs/"; }
 grep -q '"status": "completed"' "$metrics" || fail "$metrics does not say completed"
+# the stacked launcher is a Hydra plugin (hydra_plugins/semiad_stacked_launcher): found in the wheel
+"$tmp/venv/bin/semiad" train --multirun seed=1,2 trainer.max_epochs=1 hydra/launcher=stacked >stacked.txt 2>&1 \
+  || { cat stacked.txt >&2; fail "semiad train --multirun ... hydra/launcher=stacked"; }
+grep -q "as one stacked model" stacked.txt || { cat stacked.txt >&2; fail "hydra/launcher=stacked did not stack"; }
 echo "check-wheel: ok: $(basename "$wheel") installed in a fresh venv ran from an empty folder" \
   "($(( $(date +%s) - start )) s)"

@@ -88,6 +88,12 @@ class TorchDetector(Detector, nn.Module):
     def loss(self, x: torch.Tensor, semi: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Mean loss of a batch and its named parts (detached values are fine for the parts)."""
 
+    def loss_draws(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """The random tensors ``loss`` draws for batch ``x`` (from ``generator``, else torch's global RNG),
+        which ``loss`` also accepts as keyword arguments; empty by default. The stacked trainer draws them
+        per seed outside ``vmap`` (training/stacked.py), so each seed gets a separate run's draws."""
+        return {}
+
     @abstractmethod
     def score_batch(self, x: torch.Tensor) -> torch.Tensor:
         """Scores of a batch, shape ``(b,)``, higher = more anomalous."""

@@ -177,9 +177,13 @@ class DeepSAD(TorchDetector):
 
     # ------------------------------------------------------------------ loss and score
     def _dist(self, x: torch.Tensor) -> torch.Tensor:
+        return ((self.encoder_(x) - self.c_) ** 2).sum(dim=1)
+
+    def _check_center(self) -> None:
+        # Checked where scores are asked for, not in ``loss``: the trainer sets c before the first step, and
+        # a host-side check in the loss would stop the stacked trainer's vmap (training/stacked.py).
         if not bool((self.c_ != 0).any()):
             raise SemiadError("DeepSAD has no center c yet: train it (semiad train) or load a checkpoint first")
-        return ((self.encoder_(x) - self.c_) ** 2).sum(dim=1)
 
     def loss(self, x: torch.Tensor, semi: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         dist = self._dist(x)
@@ -188,4 +192,5 @@ class DeepSAD(TorchDetector):
         return losses.mean(), {"dist": dist.detach().mean()}
 
     def score_batch(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_center()
         return self._dist(x)

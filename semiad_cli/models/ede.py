@@ -129,11 +129,18 @@ class EDE(TorchDetector):
         self.x_low_.copy_(X.amin(dim=0).to(self.x_low_))
         self.x_high_.copy_(X.amax(dim=0).to(self.x_high_))
 
-    def loss(self, x: torch.Tensor, semi: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def loss_draws(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """``noise``: uniform within each feature's training range (``anomaly_reconstruction=noise``)."""
+        if self.anomaly_reconstruction != "noise":
+            return {}
+        u = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+        return {"noise": self.x_low_ + (self.x_high_ - self.x_low_) * u}
+
+    def loss(self, x: torch.Tensor, semi: torch.Tensor,
+             noise: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         z, x_hat, z_hat = self(x)
-        noise = None
-        if self.anomaly_reconstruction == "noise":
-            noise = self.x_low_ + (self.x_high_ - self.x_low_) * torch.rand_like(x)
+        if noise is None and self.anomaly_reconstruction == "noise":
+            noise = self.loss_draws(x)["noise"]
         parts = ede_losses(x, x_hat, z, z_hat, semi, self.eps, self.anomaly_reconstruction, self.consistency, noise)
         total = parts["rec"] + self.lambda_ent * parts["ent"] + self.lambda_con * parts["con"]
         return total, parts

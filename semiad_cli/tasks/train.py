@@ -4,24 +4,29 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from omegaconf import DictConfig
 
 from semiad_cli import loggers, results
-from semiad_cli.data.split import Split
+from semiad_cli.data.split import Part, Split
 from semiad_cli.metrics import auroc_aupr, evaluate_scores
+from semiad_cli.models.base import Detector
 from semiad_cli.tasks.common import build, build_model, fill_data_sizes, load_split, seed_everything
+from semiad_cli.training.loop import Trainer
 
 log = logging.getLogger(__name__)
 
 
-def run(cfg: DictConfig, out_dir: Path) -> dict:
+def run(cfg: DictConfig, out_dir: Path, *, prefitted: bool = False) -> dict:
     """Train the configured model and write ``out_dir``; returns the metrics dict.
 
     Test metrics go to files only; ``metrics["objective"]`` (validation AUROC,
-    else minus the validation loss) is what sweepers optimise.
+    else minus the validation loss) is what sweepers optimise. ``prefitted``: the final weights
+    are already in ``out_dir/checkpoints`` (``hydra/launcher=stacked`` trained this seed together
+    with others, ``semiad_cli/stacking.py``); the trainer picks them up like a finished resume.
     """
     out_dir = Path(out_dir)
     t_start = time.perf_counter()
@@ -32,27 +37,58 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
     fill_data_sizes(cfg, split.sample_shape)
     results.write_config(out_dir, cfg)
     with loggers.tracking(tracker, cfg, out_dir):  # closes the tracking run as completed, failed or interrupted
-        return _fit_and_score(cfg, out_dir, split, load_seconds, t_start, tracker)
+        return _fit_and_score(cfg, out_dir, split, load_seconds, t_start, tracker, prefitted)
 
 
-def _fit_and_score(cfg: DictConfig, out_dir: Path, split: Split, load_seconds: float, t_start: float,
-                   tracker: loggers.Logger) -> dict:
+@dataclass
+class Prepared:
+    """What ``Trainer.fit`` gets for one seed: the trainer, the model and the parts it trains on."""
+
+    trainer: Trainer
+    model: Detector
+    train: Part
+    val: Part | None
+    n_synthetic: dict[str, int]
+
+
+def prepare_fit(cfg: DictConfig, split: Split) -> Prepared:
+    """Trainer, validation hold-out, synthetic anomalies and the model, in the order a run draws its
+    random numbers (the stacked launcher prepares each seed through here, as a separate run would)."""
     trainer = build(cfg.trainer, "trainer")
-
-    def on_epoch_end(record: dict[str, float]) -> None:
-        results.write_history(out_dir, trainer.history)
-        tracker.log_epoch(record)
-
-    trainer.on_epoch_end = on_epoch_end
     train, val = trainer.hold_out(split.train, int(cfg.seed))
     # synthetic anomalies (any model, "+SA"): added to train and val as labeled anomalies, never to test
     synthetic = build(cfg.synthetic, "synthetic") if cfg.get("synthetic") is not None else None
     n_synthetic = {"n_synthetic_train": 0, "n_synthetic_val": 0}
     if synthetic is not None:
         train, val, n_synthetic = synthetic.augment(train, val, split.features, int(cfg.seed))
-    model = build_model(cfg)
+    return Prepared(trainer, build_model(cfg), train, val, n_synthetic)
+
+
+def prepare_seed(cfg: DictConfig) -> Prepared:
+    """``run`` up to the fit, writing nothing: seeding, data, sizes, trainer and model of ``cfg``."""
+    seed_everything(cfg.seed)
+    split, _ = load_split(cfg)
+    fill_data_sizes(cfg, split.sample_shape)
+    return prepare_fit(cfg, split)
+
+
+def _fit_and_score(cfg: DictConfig, out_dir: Path, split: Split, load_seconds: float, t_start: float,
+                   tracker: loggers.Logger, prefitted: bool = False) -> dict:
+    prepared = prepare_fit(cfg, split)
+    trainer, model, train, val, n_synthetic = (prepared.trainer, prepared.model, prepared.train, prepared.val,
+                                               prepared.n_synthetic)
+
+    def on_epoch_end(record: dict[str, float]) -> None:
+        results.write_history(out_dir, trainer.history)
+        tracker.log_epoch(record)
+
+    trainer.on_epoch_end = on_epoch_end
+    trainer.resume = trainer.resume or prefitted
     t_fit = time.perf_counter()
     trainer.fit(model, train, val, out_dir / results.CHECKPOINT_DIR, seed=int(cfg.seed))
+    if prefitted:  # the epochs ran in the stacked group: the tracking logger gets them now
+        for record in trainer.history:
+            tracker.log_epoch(dict(record))
     fit_seconds = time.perf_counter() - t_fit
     results.write_history(out_dir, trainer.history)  # also header-only for closed-form models
 
