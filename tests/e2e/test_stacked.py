@@ -54,7 +54,12 @@ def test_stacked_sweep_writes_the_run_folders_of_separate_runs(tmp_path):
         assert ma["auroc"] == pytest.approx(mb["auroc"], abs=1e-3), (job, ma["model"], ma["dataset"])
         assert ma["train"]["epochs"] == mb["train"]["epochs"]
         if ma["model"] == "IsolationForest":
+            assert "fit_stacked" not in ma["wall_time"]
             continue
+        # fit_s: the stacked group's training time (shared by its seeds), not the ~0 s of loading its weights
+        assert ma["wall_time"]["fit_stacked"] is True and "fit_stacked" not in mb["wall_time"]
+        assert ma["wall_time"]["fit_s"] == pytest.approx(sum(pd.read_csv(tmp_path / "stacked" / str(job) /
+                                                                          "history.csv")["seconds"]))
         ha, hb = (pd.read_csv(tmp_path / s / str(job) / "history.csv") for s in ("stacked", "basic"))
         assert list(ha.columns) == list(hb.columns) and len(ha) == len(hb) == 3
         for col in set(LOSS_COLUMNS) & set(hb.columns):
