@@ -36,19 +36,20 @@ def semiad(*args: str) -> subprocess.CompletedProcess:
     return proc
 
 
-def test_stacked_sweep_writes_the_run_folders_of_separate_runs(tmp_path):
-    grid = ("train", "--multirun", "seed=1,2,3", "model=deepsad,classifier,ede,iforest", "dataset=cardio,digits",
+@pytest.mark.parametrize("dataset", ["cardio", "digits"])  # two tests: pytest-xdist runs them side by side
+def test_stacked_sweep_writes_the_run_folders_of_separate_runs(tmp_path, dataset):
+    grid = ("train", "--multirun", "seed=1,2,3", "model=deepsad,classifier,ede,iforest", f"dataset={dataset}",
             "trainer.max_epochs=3", "trainer.num_threads=1")
     stacked = semiad(*grid, "hydra/launcher=stacked", f"hydra.sweep.dir={tmp_path / 'stacked'}")
     semiad(*grid, f"hydra.sweep.dir={tmp_path / 'basic'}")
     log = stacked.stdout + stacked.stderr
-    assert log.count("trained seeds 1,2,3 as one stacked model") == 6, log  # 3 torch models x 2 datasets
-    assert log.count("IsolationForest is not trained by gradient steps; training them one after another") == 2, log
+    assert log.count("trained seeds 1,2,3 as one stacked model") == 3, log  # the 3 torch models
+    assert log.count("IsolationForest is not trained by gradient steps; training them one after another") == 1, log
 
     a, b = pd.read_csv(tmp_path / "stacked" / "sweep.csv"), pd.read_csv(tmp_path / "basic" / "sweep.csv")
-    assert a["status"].tolist() == ["completed"] * 24
+    assert a["status"].tolist() == ["completed"] * 12
     pd.testing.assert_frame_equal(a[["job", "overrides", "status"]], b[["job", "overrides", "status"]])
-    for job in range(24):
+    for job in range(12):
         ma, mb = (json.loads((tmp_path / s / str(job) / "metrics.json").read_text()) for s in ("stacked", "basic"))
         assert ma["seed"] == mb["seed"] and ma["model"] == mb["model"]
         assert ma["auroc"] == pytest.approx(mb["auroc"], abs=1e-3), (job, ma["model"], ma["dataset"])
