@@ -190,7 +190,11 @@ class Trainer:
             model.load(ckpt_dir)
             self.history, self.best_epoch = state["history"], state.get("best_epoch")
             self.epochs_run = len(self.history)
-            log.info("resumed from %s: training had finished at epoch %d", ckpt_path, state["epoch"])
+            if state.get("stacked_with"):
+                log.info("trained with %d seeds stacked (hydra/launcher=stacked), %d epochs: scoring its weights "
+                         "from %s", state["stacked_with"], state["epoch"], ckpt_path)
+            else:
+                log.info("resumed from %s: training had finished at epoch %d", ckpt_path, state["epoch"])
             return
         if state is not None:
             model.load_model_state(state["ckpt"])
@@ -309,15 +313,16 @@ class Trainer:
             raise CheckpointError(f"{path} holds weights only (no trainer state); it cannot be resumed")
         return {**state, "ckpt": ckpt}
 
-    def _save_final(self, ckpt_dir: Path, model: TorchDetector) -> None:
-        """Final weights through the model's own ``save``, tagged ``finished`` so a resume skips to scoring."""
+    def _save_final(self, ckpt_dir: Path, model: TorchDetector, stacked_with: int | None = None) -> None:
+        """Final weights through the model's own ``save``, tagged ``finished`` so a resume skips to scoring;
+        ``stacked_with``: trained in a group of that many seeds (training/stacked.py)."""
         model.save(ckpt_dir)
         path = ckpt_dir / STATE_FILE
         if path.is_file():
             payload = load_checkpoint(path)
             if isinstance(payload, dict):
                 payload["trainer"] = {"finished": True, "epoch": self.epochs_run, "history": self.history,
-                                      "best_epoch": self.best_epoch}
+                                      "best_epoch": self.best_epoch, "stacked_with": stacked_with}
                 save_checkpoint(path, payload)
 
     @torch.no_grad()

@@ -288,7 +288,7 @@ def fit_stacked(trainers: Sequence[Trainer], models: Sequence[TorchDetector], tr
         trainer.epochs_run = len(histories[k])
         model.after_fit(Xs[k], Ss[k])
         Path(ckpt_dirs[k]).mkdir(parents=True, exist_ok=True)
-        trainer._save_final(Path(ckpt_dirs[k]), model)
+        trainer._save_final(Path(ckpt_dirs[k]), model, stacked_with=K)
         finished.append(True)
     if state_path is not None:
         Path(state_path).unlink(missing_ok=True)  # the seeds' own finished checkpoints take over

@@ -59,6 +59,7 @@ def test_stacked_sweep_writes_the_run_folders_of_separate_runs(tmp_path, dataset
             continue
         # fit_s: the stacked group's training time (shared by its seeds), not the ~0 s of loading its weights
         assert ma["wall_time"]["fit_stacked"] is True and "fit_stacked" not in mb["wall_time"]
+        assert "trained with 3 seeds stacked" in (tmp_path / "stacked" / str(job) / "train.log").read_text()
         assert ma["wall_time"]["fit_s"] == pytest.approx(sum(pd.read_csv(tmp_path / "stacked" / str(job) /
                                                                           "history.csv")["seconds"]))
         ha, hb = (pd.read_csv(tmp_path / s / str(job) / "history.csv") for s in ("stacked", "basic"))
