@@ -10,8 +10,9 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 EXTRAS ?= dev,sweeps,parquet,tracking
-# One pytest worker per core (pytest-xdist); PYTEST_ARGS="-n 0 -x" runs them in this process, one by one.
-PYTEST_ARGS ?= -n auto
+# One pytest worker per core (pytest-xdist; worksteal: an idle worker takes queued tests from a busy one);
+# PYTEST_ARGS="-n 0 -x" runs them in this process, one by one.
+PYTEST_ARGS ?= -n auto --dist worksteal
 STAMP := $(VENV)/.semiad-installed
 
 .PHONY: install train test lint bench clean

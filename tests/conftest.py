@@ -141,3 +141,10 @@ loop.Trainer._batches = batches
 from semiad_cli.cli import main
 sys.exit(main(sys.argv[1:]))
 """
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow-marked tests first, then the other end-to-end ones, then the unit tests: under pytest-xdist
+    (``make test``) the long tests start at once and the short ones fill the gaps, instead of one long
+    test running alone at the end (stable sort: file order is kept within each group)."""
+    items.sort(key=lambda item: (item.get_closest_marker("slow") is None, "e2e" not in item.path.parts))
