@@ -17,7 +17,6 @@ import pytest
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-from semiad_cli import cli
 from semiad_cli.data.source import Source
 from semiad_cli.data.sources.odds import load_odds
 from semiad_cli.data.split import build_split
@@ -210,11 +209,10 @@ def test_unknown_protocol_is_a_config_error():
         build_split(toy_source(), seed=1, protocol="bogus")
 
 
-def test_unknown_protocol_is_one_line_from_the_cli(tmp_path, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(["train", "dataset.split.protocol=bogus", "trainer=quick", f"hydra.run.dir={tmp_path}"])
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
+def test_unknown_protocol_is_one_line_from_the_cli(tmp_path, cli_inproc):
+    # cli_inproc, not cli.main: the run configures Hydra's job logging, which the fixture puts back
+    code, _, err = cli_inproc("train", "dataset.split.protocol=bogus", "trainer=quick", f"hydra.run.dir={tmp_path}")
+    assert code == 2
     assert err.startswith("semiad: error: dataset.split.protocol='bogus' is unknown") and err.count("\n") == 1
 
 
