@@ -7,8 +7,6 @@ BIN := $(VENV)/bin
 # torch: the CPU build, pinned, installed before everything else so that no other
 # requirement can pull a multi-GB CUDA build. Where pip's default index serves a
 # CUDA wheel, pass e.g. TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu".
-# --no-compile: no .pyc for every installed file up front (torch alone has thousands); Python writes
-# them for the modules it imports, on first use.
 TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 EXTRAS ?= dev,sweeps,parquet,tracking
@@ -23,8 +21,8 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile "$(TORCH_SPEC)" $(TORCH_PIP_ARGS)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile -e ".[$(EXTRAS)]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH_SPEC)" $(TORCH_PIP_ARGS)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[$(EXTRAS)]"
 	$(BIN)/python -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	touch $(STAMP)
 
