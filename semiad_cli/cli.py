@@ -65,7 +65,9 @@ def _run_task(task, cfg: DictConfig):
             try:
                 job.configure(cfg)  # thread budget, SLURM requeue -> trainer.resume
             except SemiadError as err:  # a mistake in the sweep itself: every job would fail; stop with one line
-                job.outcome = {"status": "failed", "error_type": type(err).__name__, "error": str(err)}
+                from semiad_cli import failures
+
+                job.outcome = failures.describe(err).record()
                 job.record()
                 _failed(err, out_dir, None, multirun=False)
             if job.reused is not None:
@@ -100,10 +102,10 @@ def _run_task(task, cfg: DictConfig):
 def _interrupted(err: KeyboardInterrupt, out_dir: Path, job, resumable: bool) -> None:
     """Record ``status: interrupted``, print one line and exit (130 for Ctrl-C, 128 + signal number)."""
     from semiad_cli import results
-    from semiad_cli.signals import Terminated
+    from semiad_cli.signals import Terminated, interruption
 
     term = err if isinstance(err, Terminated) else None
-    what = f"terminated by {term.name}" if term else "interrupted by the user (Ctrl-C)"
+    what, exit_code = interruption(err)
     log.debug("%s", what)
     _record_status(out_dir, {"status": "interrupted", "error": what})
     if job is not None:  # the process exits: Hydra's on_job_end will not run, so record the row now
@@ -117,7 +119,7 @@ def _interrupted(err: KeyboardInterrupt, out_dir: Path, job, resumable: bool) ->
     print(line, file=sys.stderr)
     if term is not None and term.requeue is not None:
         term.requeue()  # submitit's handler: its checkpoint of the job, scontrol requeue, exit
-    sys.exit(term.exit_code if term is not None else 130)
+    sys.exit(exit_code)
 
 
 def _failed(err: Exception, out_dir: Path, job, multirun: bool):

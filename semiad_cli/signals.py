@@ -49,6 +49,14 @@ class Terminated(KeyboardInterrupt):
         return 128 + self.signum
 
 
+def interruption(err: KeyboardInterrupt) -> tuple[str, int]:
+    """What stopped the run, in words, and the exit code it ends with: 128 + the signal number for
+    ``Terminated``, 130 for Ctrl-C (the CLI's run and the stacked launcher's group say it the same way)."""
+    if isinstance(err, Terminated):
+        return f"terminated by {err.name}", err.exit_code
+    return "interrupted by the user (Ctrl-C)", 130
+
+
 class _Hold:
     """State shared by the handlers and the training loop (main thread only)."""
 

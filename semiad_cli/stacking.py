@@ -146,13 +146,12 @@ class StackedLauncher(Launcher):
                      ",".join(str(s) for s in seeds) or "-", err)
             return set()
         except KeyboardInterrupt as err:  # Ctrl-C, SIGTERM: no job of the group has started, none has a status
-            term = err if isinstance(err, signals.Terminated) else None
-            what = f"terminated by {term.name}" if term else "interrupted by the user (Ctrl-C)"
+            what, exit_code = signals.interruption(err)
             print(f"semiad: {what} while training seeds {','.join(str(s) for s in seeds)} stacked (jobs "
                   f"{','.join(str(n) for n, _ in group)}); their training is lost, the finished jobs are kept; "
                   f"continue the sweep with its command plus hydra.sweep.dir={self.config.hydra.sweep.dir} "
                   f"+resume=true", file=sys.stderr)
-            sys.exit(term.exit_code if term is not None else 130)
+            sys.exit(exit_code)
         except Exception as err:  # noqa: BLE001 - each job then runs on its own and records its own failure
             log.warning("stacked launcher: stacked training failed (%s: %s); training the %d jobs one after "
                         "another", type(err).__name__, str(err).splitlines()[0] if str(err) else "", len(group))

@@ -276,8 +276,7 @@ class Trainer:
                               " ".join(f"{k}={v:.5g}" for k, v in record.items() if k != "epoch"))
                     if not show_bar and (line := progress_line(self.history, self.log_every, self.max_epochs)):
                         log.info(line)
-                    stop = (bool(self.patience) and Xv is not None and bad_epochs >= self.patience
-                            and sum(h.get("steps", 0) for h in self.history) >= self.min_steps)
+                    stop = Xv is not None and self.should_stop(bad_epochs, self.history)
                     terminated = take_signal()
                     if (epoch + 1) % self.checkpoint_every == 0 or stop or terminated is not None:
                         opt_state = (flat.per_parameter_state(optimizer.state_dict()) if flat is not None
@@ -312,6 +311,12 @@ class Trainer:
         if not isinstance(state, dict):
             raise CheckpointError(f"{path} holds weights only (no trainer state); it cannot be resumed")
         return {**state, "ckpt": ckpt}
+
+    def should_stop(self, bad_epochs: int, history: list[dict]) -> bool:
+        """Early stopping: ``patience`` epochs without a better validation loss, and at least
+        ``min_steps`` optimizer steps taken in all (shared with the stacked trainer, per seed)."""
+        return (bool(self.patience) and bad_epochs >= self.patience
+                and sum(h.get("steps", 0) for h in history) >= self.min_steps)
 
     def _save_final(self, ckpt_dir: Path, model: TorchDetector, stacked_with: int | None = None) -> None:
         """Final weights through the model's own ``save``, tagged ``finished`` so a resume skips to scoring;

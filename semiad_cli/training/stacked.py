@@ -261,8 +261,7 @@ def fit_stacked(trainers: Sequence[Trainer], models: Sequence[TorchDetector], tr
                 else:
                     bad_epochs[k] += 1
             histories[k].append(record)
-            stop = (bool(lead.patience) and val_losses is not None and bad_epochs[k] >= lead.patience
-                    and sum(h.get("steps", 0) for h in histories[k]) >= lead.min_steps)
+            stop = val_losses is not None and lead.should_stop(bad_epochs[k], histories[k])
             if stop:
                 active[k] = False
                 log.info("seed %s: early stopping at epoch %d (best val_loss %.5g at epoch %s)", seeds[k],
