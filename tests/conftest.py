@@ -1,8 +1,10 @@
 """Shared fixtures: compose the shipped configs, run the CLI in-process or in a subprocess.
 
-Argument and config errors, help texts and ``--cfg job`` run in-process (``cli_inproc``): a subprocess
-costs a Python start and a torch import each. End-to-end paths (runs that train and write a folder,
-signals, SLURM, the wheel) keep ``run_cli``'s subprocess.
+Most CLI calls run in-process (``cli_inproc``: ``cli.main``, the console script's own entry point): a
+subprocess costs about 4 s of CPU before the run starts (Python, torch, torch's optimizer importing
+torch._dynamo, scikit-learn, Hydra). A subprocess (``run_cli``) is kept where the process itself is under
+test: the console script writing a run folder, signals and SIGKILL, output to a pipe, parallel launchers
+(joblib, submitit, SLURM), the MLflow server, the wheel.
 """
 
 from __future__ import annotations
@@ -65,6 +67,19 @@ class CliResult(NamedTuple):
     out: str
     err: str
 
+    # subprocess.CompletedProcess's names, so that a test can swap run_cli for cli_inproc unchanged
+    @property
+    def returncode(self) -> int:
+        return self.code
+
+    @property
+    def stdout(self) -> str:
+        return self.out
+
+    @property
+    def stderr(self) -> str:
+        return self.err
+
 
 def _hydra_state_reset() -> None:
     GlobalHydra.instance().clear()
@@ -73,8 +88,9 @@ def _hydra_state_reset() -> None:
 
 @pytest.fixture
 def cli_inproc(capsys, monkeypatch):
-    """``cli_inproc("train", "dataset=x", env={...})`` → ``CliResult(code, out, err)`` from ``cli.main``
-    in this process, for calls that stop before anything is trained.
+    """``cli_inproc("train", "dataset=x", env={...}, check=False)`` → ``CliResult(code, out, err)`` from
+    ``cli.main`` in this process: refusals, and runs that train when the process itself is not what is
+    tested. ``check=True`` fails the test on a non-zero exit code, as ``run_cli`` does by default.
 
     Puts back what a Hydra app changes in the process: Hydra's singletons, the root logger's handlers
     and levels (job logging's dictConfig replaces them), ``sys.argv``, the working folder, signal
@@ -82,7 +98,7 @@ def cli_inproc(capsys, monkeypatch):
     """
     from semiad_cli import cli
 
-    def _run(*args: str, env: dict | None = None) -> CliResult:
+    def _run(*args: str, env: dict | None = None, check: bool = False) -> CliResult:
         for key, value in (env or {}).items():
             monkeypatch.setenv(key, value)
         capsys.readouterr()  # only this call's output
@@ -118,6 +134,8 @@ def cli_inproc(capsys, monkeypatch):
                 signal.signal(sig, handler)
             torch.set_num_threads(threads)
         captured = capsys.readouterr()
+        if check and code != 0:
+            raise AssertionError(f"semiad {' '.join(args)} failed ({code}):\n{captured.out}\n{captured.err}")
         return CliResult(code, captured.out, captured.err)
 
     return _run

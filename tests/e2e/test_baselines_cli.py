@@ -1,5 +1,7 @@
 """Every baseline through the CLI as a user runs it: same run folder, same metrics.json keys as EDE,
-and evaluating the run folder reproduces the train-time metrics from the checkpoint."""
+and evaluating the run folder reproduces the train-time metrics from the checkpoint.
+
+The sweep runs in a subprocess; the evaluation and the pre-training run in-process (``cli_inproc``)."""
 
 from __future__ import annotations
 
@@ -70,16 +72,16 @@ def test_baseline_writes_ede_metrics_keys_and_evaluates_identically(model, runs,
     assert pd.read_csv(tmp_path / "scores.csv")["score"].equals(pd.read_csv(run / "scores.csv")["score"])
 
 
-def test_cli_evaluate_reloads_a_classical_checkpoint(runs, tmp_path):
-    semiad("evaluate", f"run_dir={runs['ocsvm']}", f"hydra.run.dir={tmp_path}")
+def test_cli_evaluate_reloads_a_classical_checkpoint(runs, tmp_path, cli_inproc):
+    cli_inproc("evaluate", f"run_dir={runs['ocsvm']}", f"hydra.run.dir={tmp_path}", check=True)
     assert read(tmp_path)["matches_train"] == {"auroc": True, "aupr": True}
     assert {p.name for p in (runs["ocsvm"] / "checkpoints").iterdir()} == {"model.joblib", "model.json"}
 
 
-def test_deepsad_with_pretraining_and_paper_trainer_runs(tmp_path):
+def test_deepsad_with_pretraining_and_paper_trainer_runs(tmp_path, cli_inproc):
     run = tmp_path / "run"
-    semiad("train", "dataset=digits", "model=deepsad", "trainer=deepsad", "trainer.max_epochs=2",
-           "trainer.num_threads=1", "model.pretrain_epochs=2", f"hydra.run.dir={run}")
+    cli_inproc("train", "dataset=digits", "model=deepsad", "trainer=deepsad", "trainer.max_epochs=2",
+               "trainer.num_threads=1", "model.pretrain_epochs=2", f"hydra.run.dir={run}", check=True)
     m = read(run)
     assert m["status"] == "completed" and m["train"]["epochs"] == 2
     assert "autoencoder pre-training: 2 epochs" in (run / "train.log").read_text()

@@ -1,7 +1,7 @@
 """The CLI as a user runs it: train on digits, read the files back, evaluate, bad input.
 
-Runs that train go through a subprocess (``run_cli``); bad input, help texts and ``--cfg job`` stop before
-anything is trained and run in-process (``cli_inproc``).
+The first run (the console script writing a run folder) and the run that prints to a pipe go through a
+subprocess (``run_cli``); the rest runs in-process (``cli_inproc``, see tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -41,26 +41,26 @@ def test_train_writes_a_complete_run_folder(trained_run):
     assert "test AUROC" in (trained_run / "train.log").read_text()
 
 
-def test_evaluate_reproduces_train_metrics_exactly(trained_run, tmp_path):
+def test_evaluate_reproduces_train_metrics_exactly(trained_run, tmp_path, cli_inproc):
     out = tmp_path / "eval"
-    run_cli("evaluate", f"run_dir={trained_run}", f"hydra.run.dir={out}")
+    cli_inproc("evaluate", f"run_dir={trained_run}", f"hydra.run.dir={out}", check=True)
     before, after = read_metrics(trained_run), read_metrics(out)
     assert after["auroc"] == before["auroc"] and after["aupr"] == before["aupr"]
     assert after["per_class"] == before["per_class"]
     assert pd.read_csv(out / "scores.csv")["score"].equals(pd.read_csv(trained_run / "scores.csv")["score"])
 
 
-def test_default_run_dir_is_dated_and_unique(tmp_path):
+def test_default_run_dir_is_dated_and_unique(tmp_path, cli_inproc):
     for _ in range(2):
-        run_cli("train", "trainer=quick", f"run_root={tmp_path}")
+        cli_inproc("train", "trainer=quick", f"run_root={tmp_path}", check=True)
     runs = sorted(tmp_path.glob("*/*"))
     assert len(runs) == 2 and runs[0] != runs[1]
     day = runs[0].parent.name
     assert len(day) == 10 and day[4] == "-"  # YYYY-MM-DD
 
 
-def test_multirun_over_seeds(tmp_path):
-    proc = run_cli("train", "--multirun", "seed=1,2", "trainer=quick", f"hydra.sweep.dir={tmp_path}")
+def test_multirun_over_seeds(tmp_path, cli_inproc):
+    proc = cli_inproc("train", "--multirun", "seed=1,2", "trainer=quick", f"hydra.sweep.dir={tmp_path}", check=True)
     seeds = sorted(read_metrics(tmp_path / str(i))["seed"] for i in (0, 1))
     assert seeds == [1, 2]
     # the sweep folder once at the start and once at the end; its jobs print no folder lines of their own
@@ -86,20 +86,18 @@ def test_train_shows_its_run_folder_and_progress_without_a_terminal(tmp_path):
     assert [ln.split(" - ")[1] for ln in logged] == progress
 
 
-def test_csv_runs_are_named_after_their_files_in_metrics_and_tables(tmp_path, capsys):
-    from semiad_cli import cli
-
+def test_csv_runs_are_named_after_their_files_in_metrics_and_tables(tmp_path, cli_inproc):
     rng = np.random.default_rng(0)
     for stem in ("flows", "sensors"):
         pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60),
                       "label": ["normal"] * 45 + ["attack"] * 15}).to_csv(tmp_path / f"{stem}.csv", index=False)
     sweep = tmp_path / "sweep"
-    run_cli("train", "--multirun", "model=iforest", "dataset=csv", "dataset.source.label_column=label",
-            f"dataset.source.path={tmp_path / 'flows.csv'},{tmp_path / 'sensors.csv'}",
-            "dataset.source.anomaly_values=[attack]", f"hydra.sweep.dir={sweep}")
+    cli_inproc("train", "--multirun", "model=iforest", "dataset=csv", "dataset.source.label_column=label",
+               f"dataset.source.path={tmp_path / 'flows.csv'},{tmp_path / 'sensors.csv'}",
+               "dataset.source.anomaly_values=[attack]", f"hydra.sweep.dir={sweep}", check=True)
     assert [read_metrics(sweep / str(j))["dataset"] for j in (0, 1)] == ["flows", "sensors"]
-    assert cli.main(["table", str(sweep), "--metric", "auroc"]) == 0
-    rows = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| ")]
+    rows = [ln for ln in cli_inproc("table", str(sweep), "--metric", "auroc", check=True).out.splitlines()
+            if ln.startswith("| ")]
     assert len(rows) == 3 and "flows" in rows[1] and "sensors" in rows[2], rows
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from semiad_cli.cli import main
-from tests.e2e.test_bad_inputs import QUICK, semiad
+from tests.e2e.test_bad_inputs import QUICK
 
 
 def _write_csv(path: Path, shift: float = 0.0) -> Path:
@@ -23,22 +23,24 @@ def _write_csv(path: Path, shift: float = 0.0) -> Path:
     return path
 
 
-def test_evaluate_warns_when_the_data_differ_from_training(tmp_path: Path) -> None:
+def test_evaluate_warns_when_the_data_differ_from_training(tmp_path: Path, cli_inproc) -> None:
     data = _write_csv(tmp_path / "table.csv")
     run = tmp_path / "run"
-    proc = semiad("train", *QUICK, "dataset=csv", f"dataset.source.path={data}", "dataset.source.label_column=label",
-                  "dataset.source.anomaly_values=[attack]", f"hydra.run.dir={run}", tmp=tmp_path)
+    cache = {"SEMIAD_CACHE_DIR": str(tmp_path / "cache")}
+    proc = cli_inproc("train", *QUICK, "dataset=csv", f"dataset.source.path={data}",
+                      "dataset.source.label_column=label", "dataset.source.anomaly_values=[attack]",
+                      f"hydra.run.dir={run}", env=cache)
     assert proc.returncode == 0, proc.stderr[-2000:]
     trained = json.loads((run / "metrics.json").read_text())["data_sha256"]
     assert len(trained["train"]) == 64 and len(trained["test"]) == 64
 
-    same = semiad("evaluate", f"run_dir={run}", f"hydra.run.dir={tmp_path / 'e1'}", tmp=tmp_path)
+    same = cli_inproc("evaluate", f"run_dir={run}", f"hydra.run.dir={tmp_path / 'e1'}", env=cache)
     assert same.returncode == 0, same.stderr[-2000:]
     assert "warning" not in same.stderr
     assert json.loads((tmp_path / "e1" / "metrics.json").read_text())["data_matches_train"] is True
 
     _write_csv(data, shift=5.0)
-    changed = semiad("evaluate", f"run_dir={run}", f"hydra.run.dir={tmp_path / 'e2'}", tmp=tmp_path)
+    changed = cli_inproc("evaluate", f"run_dir={run}", f"hydra.run.dir={tmp_path / 'e2'}", env=cache)
     assert changed.returncode == 0, changed.stderr[-2000:]
     now = json.loads((tmp_path / "e2" / "metrics.json").read_text())
     assert now["data_matches_train"] is False and now["data_sha256"]["test"] != trained["test"]

@@ -2,8 +2,8 @@
 
 Failures are planted through the real CLI: a test-only model whose ``fit`` raises ``RuntimeError``
 (``tests/helpers/failing.py``), a run folder whose path is a file, and, where this process may mount
-file systems, a full and a read-only file system under the run folder. Failures that come before any
-training (config errors, unusable run folders) run in-process (``cli_inproc``); the others in a subprocess.
+file systems, a full and a read-only file system under the run folder. All run in-process through
+``cli.main`` (``cli_inproc``), the console script's entry point.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import read_metrics, run_cli
+from tests.conftest import read_metrics
 from tests.helpers.failing import MESSAGE
 
 FAILING = ("model=iforest", "model._target_=tests.helpers.failing.FailingDetector")
@@ -30,8 +30,8 @@ def stderr_lines(proc) -> list[str]:
     return [line for line in err.splitlines() if line.strip()]
 
 
-def test_unexpected_exception_writes_failed_status_one_line_and_traceback_in_log(tmp_path: Path) -> None:
-    proc = run_cli("train", *FAILING, f"hydra.run.dir={tmp_path}", check=False)
+def test_unexpected_exception_writes_failed_status_one_line_and_traceback_in_log(tmp_path: Path, cli_inproc) -> None:
+    proc = cli_inproc("train", *FAILING, f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 1, proc.stderr
     assert stderr_lines(proc) == [f"semiad: error: RuntimeError: {MESSAGE} (traceback in {tmp_path}/train.log)"]
     metrics = read_metrics(tmp_path)
@@ -51,16 +51,16 @@ def test_config_error_that_is_not_a_semiad_error_exits_2_with_failed_status(tmp_
     assert metrics["status"] == "failed" and metrics["error_type"] == "InstantiationException"
 
 
-def test_failed_job_in_a_sweep_is_recorded_and_table_calls_it_failed(tmp_path: Path) -> None:
+def test_failed_job_in_a_sweep_is_recorded_and_table_calls_it_failed(tmp_path: Path, cli_inproc) -> None:
     sweep = tmp_path / "sweep"
-    run_cli("train", "--multirun", "model=iforest", "trainer.num_threads=1",
-            "model._target_=semiad_cli.models.classical.IsolationForest,tests.helpers.failing.FailingDetector",
-            f"hydra.sweep.dir={sweep}")  # the sweep goes on and exits 0
+    cli_inproc("train", "--multirun", "model=iforest", "trainer.num_threads=1",
+               "model._target_=semiad_cli.models.classical.IsolationForest,tests.helpers.failing.FailingDetector",
+               f"hydra.sweep.dir={sweep}", check=True)  # the sweep goes on and exits 0
     assert read_metrics(sweep / "0")["status"] == "completed"
     assert read_metrics(sweep / "1") == {"status": "failed", "error_type": "RuntimeError", "error": MESSAGE}
     rows = pd.read_csv(sweep / "sweep.csv").set_index("job")
     assert rows.loc[1, "status"] == "failed" and rows.loc[1, "error"] == f"RuntimeError: {MESSAGE}"
-    table = run_cli("table", str(sweep), "--no-save")
+    table = cli_inproc("table", str(sweep), "--no-save", check=True)
     problem = next(line for line in table.stdout.splitlines() if str(sweep / "1") in line)
     assert problem.split()[0] == "failed" and MESSAGE in problem
 
@@ -106,13 +106,13 @@ def tmpfs(folder: Path, options: str):
         subprocess.run(["umount", str(folder)], check=True)
 
 
-def test_full_disk_says_disk_full_and_names_the_file(tmp_path: Path) -> None:
+def test_full_disk_says_disk_full_and_names_the_file(tmp_path: Path, cli_inproc) -> None:
     """The checkpoint folder is a 4 KiB tmpfs, filled up: torch.save fails; metrics.json (elsewhere) says why."""
     run = tmp_path / "run"
     with tmpfs(run / "checkpoints", "size=4k") as ckpt:
         with contextlib.suppress(OSError):
             (ckpt / "filler").write_bytes(b"x" * 8192)
-        proc = run_cli("train", "trainer=quick", "trainer.num_threads=1", f"hydra.run.dir={run}", check=False)
+        proc = cli_inproc("train", "trainer=quick", "trainer.num_threads=1", f"hydra.run.dir={run}")
     assert proc.returncode == 1, proc.stderr
     line = f"disk full: no space left on the device holding {ckpt}/last.pt"
     assert len(stderr_lines(proc)) == 1 and stderr_lines(proc)[0].startswith(f"semiad: error: OSError: {line}")
@@ -120,10 +120,10 @@ def test_full_disk_says_disk_full_and_names_the_file(tmp_path: Path) -> None:
     assert metrics["status"] == "failed" and metrics["error_type"] == "OSError" and metrics["error"].startswith(line)
 
 
-def test_read_only_file_system_says_so_and_names_the_file(tmp_path: Path) -> None:
+def test_read_only_file_system_says_so_and_names_the_file(tmp_path: Path, cli_inproc) -> None:
     run = tmp_path / "run"
     with tmpfs(run / "checkpoints", "ro,size=4k") as ckpt:
-        proc = run_cli("train", "trainer=quick", "trainer.num_threads=1", f"hydra.run.dir={run}", check=False)
+        proc = cli_inproc("train", "trainer=quick", "trainer.num_threads=1", f"hydra.run.dir={run}")
     assert proc.returncode == 1, proc.stderr
     line = f"read-only file system: cannot write {ckpt}/last.pt"
     assert len(stderr_lines(proc)) == 1 and stderr_lines(proc)[0].startswith(f"semiad: error: OSError: {line}")

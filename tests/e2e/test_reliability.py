@@ -1,4 +1,8 @@
-"""End to end: resume after SIGKILL, Ctrl-C, SIGTERM, NaN loss and determinism, through the real CLI in subprocesses."""
+"""End to end: resume after SIGKILL, Ctrl-C, SIGTERM, NaN loss and determinism, through the real CLI.
+
+What is killed, interrupted or compared across processes runs in a subprocess; the resumes that follow
+and the NaN-loss run go through ``cli.main`` in-process (``cli_inproc``).
+"""
 
 from __future__ import annotations
 
@@ -92,7 +96,7 @@ def test_sigkill_mid_epoch_leaves_checkpoint_and_resume_matches(reference_run: P
     assert not (tmp_path / "metrics.json").exists()
     assert not list((tmp_path / "checkpoints").glob(".*.tmp"))
 
-    semiad("train", f"resume_from={tmp_path}")  # no overrides repeated: they come from the run folder
+    cli_inproc("train", f"resume_from={tmp_path}", check=True)  # no overrides repeated: from the run folder
     assert comparable(tmp_path) == comparable(reference_run)
     assert (tmp_path / "scores.csv").read_text() == (reference_run / "scores.csv").read_text()
     # the finished run cannot be resumed again
@@ -117,8 +121,8 @@ def test_ctrl_c_marks_run_interrupted_and_keeps_checkpoint(tmp_path: Path) -> No
     assert load_checkpoint(ckpt)["trainer"]["epoch"] >= 1
 
 
-def test_nan_loss_fails_with_one_line_and_failed_status(tmp_path: Path) -> None:
-    proc = semiad("train", "trainer=quick", "trainer.optimizer.lr=1e30", f"hydra.run.dir={tmp_path}", check=False)
+def test_nan_loss_fails_with_one_line_and_failed_status(tmp_path: Path, cli_inproc) -> None:
+    proc = cli_inproc("train", "trainer=quick", "trainer.optimizer.lr=1e30", f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     line = proc.stderr.strip().splitlines()[-1]
@@ -133,7 +137,7 @@ def terminate_at(epoch: int, *args: str, **extra_env: str) -> subprocess.Complet
                           env={**env(), "TERM_AT_EPOCH": str(epoch), **extra_env})
 
 
-def test_sigterm_is_handled_like_ctrl_c_and_the_run_resumes(tmp_path: Path) -> None:
+def test_sigterm_is_handled_like_ctrl_c_and_the_run_resumes(tmp_path: Path, cli_inproc) -> None:
     """A real SIGTERM from outside, as SLURM sends it: exit 143, one line, status interrupted, then resume."""
     epochs = 300
     proc = subprocess.Popen([PY, "-m", "semiad_cli", "train", *RUN, f"trainer.max_epochs={epochs}",
@@ -156,14 +160,14 @@ def test_sigterm_is_handled_like_ctrl_c_and_the_run_resumes(tmp_path: Path) -> N
     stopped_at = load_checkpoint(ckpt)["trainer"]["epoch"]
     assert 1 <= stopped_at < epochs and f"checkpoint of epoch {stopped_at} " in lines[0]
 
-    semiad("train", f"resume_from={tmp_path}")
+    cli_inproc("train", f"resume_from={tmp_path}", check=True)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["status"] == "completed" and metrics["train"]["epochs"] == epochs
     assert f"resumed from {ckpt} at epoch {stopped_at}" in (tmp_path / "train.log").read_text()
 
 
-def test_sigterm_mid_epoch_checkpoints_at_the_epoch_end_and_resume_matches(reference_run: Path,
-                                                                          tmp_path: Path) -> None:
+def test_sigterm_mid_epoch_checkpoints_at_the_epoch_end_and_resume_matches(reference_run: Path, tmp_path: Path,
+                                                                          cli_inproc) -> None:
     """checkpoint_every=1000 writes none in 4 epochs; the SIGTERM in epoch 3 writes the end of epoch 3."""
     proc = terminate_at(3, *RUN, "trainer.checkpoint_every=1000", f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 143, proc.stderr[-2000:]
@@ -174,13 +178,14 @@ def test_sigterm_mid_epoch_checkpoints_at_the_epoch_end_and_resume_matches(refer
     assert trainer["epoch"] == 3 and len(trainer["history"]) == 3 and not trainer.get("finished")
     assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "interrupted"
 
-    semiad("train", f"resume_from={tmp_path}")
+    cli_inproc("train", f"resume_from={tmp_path}", check=True)
     assert comparable(tmp_path) == comparable(reference_run)  # the epoch-3 state was an exact epoch boundary
     assert (tmp_path / "scores.csv").read_text() == (reference_run / "scores.csv").read_text()
 
 
 def test_sigterm_in_an_epoch_longer_than_the_grace_keeps_the_last_periodic_checkpoint(reference_run: Path,
-                                                                                     tmp_path: Path) -> None:
+                                                                                     tmp_path: Path,
+                                                                                     cli_inproc) -> None:
     """The epoch does not end within the grace: no mid-epoch state is saved as if it were an epoch end."""
     proc = terminate_at(3, *RUN, f"hydra.run.dir={tmp_path}", GRACE_S="0.3", SLOW_S="2")
     assert proc.returncode == 143, proc.stderr[-2000:]
@@ -188,7 +193,7 @@ def test_sigterm_in_an_epoch_longer_than_the_grace_keeps_the_last_periodic_check
         f"semiad: terminated by SIGTERM; partial run left in {tmp_path}; "
         f"continue with: semiad train resume_from={tmp_path}"]
     assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["trainer"]["epoch"] == 2
-    semiad("train", f"resume_from={tmp_path}")
+    cli_inproc("train", f"resume_from={tmp_path}", check=True)
     assert comparable(tmp_path) == comparable(reference_run)
 
 

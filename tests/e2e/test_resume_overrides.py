@@ -1,7 +1,7 @@
 """``resume_from=<run>`` with overrides: what changes the experiment is refused before anything is written.
 
-The killed run and the resumes that train go through subprocesses; the refusals stop before Hydra starts
-and run in-process (``cli_inproc``).
+The killed run goes through a subprocess; the refusals and the resumes that train run in-process
+(``cli_inproc``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.test_reliability import KILLER, PY, RUN, env, semiad
+from tests.e2e.test_reliability import KILLER, PY, RUN, env
 
 # What a refusal must name as allowed.
 ALLOWED = "trainer.max_epochs"
@@ -71,7 +71,7 @@ def test_resume_refuses_another_dataset_and_the_plain_resume_still_works(run: Pa
     line = refused(cli_inproc, run, "dataset=breast_cancer", "trainer.num_threads=1")
     assert "dataset=breast_cancer would change what this run computes" in line
     assert "trainer.num_threads=1" not in line.split(" would")[0]  # an allowed override is not named as refused
-    semiad("train", f"resume_from={run}")
+    cli_inproc("train", f"resume_from={run}", check=True)
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "completed" and metrics["dataset"] == "digits" and metrics["seed"] == 7
     assert metrics["train"]["epochs"] == 4
@@ -82,10 +82,10 @@ def test_resume_refuses_fewer_epochs_than_already_trained(run: Path, cli_inproc)
     assert "trainer.max_epochs=1" in line and "2 epochs" in line
 
 
-def test_resume_accepts_more_epochs_and_the_run_s_own_values(run: Path) -> None:
+def test_resume_accepts_more_epochs_and_the_run_s_own_values(run: Path, cli_inproc) -> None:
     # seed=7 (an override of the run) and trainer.batch_size=32 (its config's value) change nothing: they pass
-    semiad("train", f"resume_from={run}", "trainer.max_epochs=6", "trainer.num_threads=1", "trainer.progress=false",
-           "seed=7", "trainer.batch_size=32")
+    cli_inproc("train", f"resume_from={run}", "trainer.max_epochs=6", "trainer.num_threads=1",
+               "trainer.progress=false", "seed=7", "trainer.batch_size=32", check=True)
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "completed" and metrics["seed"] == 7
     assert metrics["train"]["epochs"] == 6

@@ -1,7 +1,7 @@
 """One run per folder: a busy run folder and a completed one are refused, through the real CLI.
 
-The runs and the busy folder (held by this test process, so the refused run must be another process) use
-subprocesses; the refusal of a completed folder runs in-process (``cli_inproc``).
+The busy folder is held by this test process, so the run it refuses must be another process (a
+subprocess); the completed folder's runs and refusals run in-process (``cli_inproc``).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def test_a_second_run_on_a_busy_folder_fails_at_once(tmp_path: Path) -> None:
 
 def test_a_completed_run_folder_is_reused_only_with_overwrite(tmp_path: Path, cli_inproc) -> None:
     run_dir = tmp_path / "sweep" / "0"
-    first = semiad("train", *QUICK, f"hydra.run.dir={run_dir}")
+    first = cli_inproc("train", *QUICK, f"hydra.run.dir={run_dir}")
     assert first.returncode == 0, first.stderr[-2000:]
     assert not (run_dir / runlock.OWNER_FILE).exists()  # the claim ends with the run
     before = snapshot(run_dir)
@@ -48,14 +48,14 @@ def test_a_completed_run_folder_is_reused_only_with_overwrite(tmp_path: Path, cl
     assert snapshot(run_dir) == before  # nothing written: not even Hydra's .hydra/ record
 
     # a sweep job in that folder (job 0 of hydra.sweep.dir) is refused the same way and recorded as failed
-    sweep = semiad("train", "--multirun", *QUICK, "seed=3", f"hydra.sweep.dir={run_dir.parent}")
+    sweep = cli_inproc("train", "--multirun", *QUICK, "seed=3", f"hydra.sweep.dir={run_dir.parent}")
     assert sweep.returncode == 0, sweep.stderr[-2000:]
     row = pd.read_csv(run_dir.parent / "sweep.csv").iloc[0]
     assert row["status"] == "failed" and "holds a completed run" in row["error"]
     for name in ("metrics.json", "config.yaml", "scores.csv", "checkpoints/last.pt"):
         assert (run_dir / name).read_bytes() == before[name], name
 
-    again = semiad("train", *QUICK, "seed=2", "overwrite=true", f"hydra.run.dir={run_dir}")
+    again = cli_inproc("train", *QUICK, "seed=2", "overwrite=true", f"hydra.run.dir={run_dir}")
     assert again.returncode == 0, again.stderr[-2000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["status"] == "completed" and metrics["seed"] == 2

@@ -3,6 +3,9 @@
 Issue 17's done-when: for 3 seeds x 3 epochs on an ODDS set (cardio) and on digits, each seed's losses
 match a separate run to a relative 1e-4 and its AUROC to 1e-3; ``semiad table`` cannot tell the sweeps
 apart; a model that cannot stack (IsolationForest) runs one after another with a log line saying so.
+
+The stacked sweeps run as a user runs them (a subprocess); the basic-launcher sweeps they are compared
+with, and the tables, run in-process (``cli_inproc``).
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from tests.conftest import SHARED_DATA
 
 REPO = Path(__file__).resolve().parents[2]
 DATA_ROOT = Path(os.environ.get("SEMIAD_DATA_ROOT", SHARED_DATA))
-ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "SEMIAD_CONFIG_DIR": str(REPO / "configs"),
-       "SEMIAD_DATA_ROOT": str(DATA_ROOT)}
+DATA_ENV = {"SEMIAD_DATA_ROOT": str(DATA_ROOT)}
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "SEMIAD_CONFIG_DIR": str(REPO / "configs"), **DATA_ENV}
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not (DATA_ROOT / "odds").is_dir(), reason="ODDS data not found (SEMIAD_DATA_ROOT)")]
 LOSS_COLUMNS = ("loss", "dist", "error_rate", "val_loss", "rec", "ent", "con")
@@ -37,11 +40,11 @@ def semiad(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("dataset", ["cardio", "digits"])  # two tests: pytest-xdist runs them side by side
-def test_stacked_sweep_writes_the_run_folders_of_separate_runs(tmp_path, dataset):
+def test_stacked_sweep_writes_the_run_folders_of_separate_runs(tmp_path, dataset, cli_inproc):
     grid = ("train", "--multirun", "seed=1,2,3", "model=deepsad,classifier,ede,iforest", f"dataset={dataset}",
             "trainer.max_epochs=3", "trainer.num_threads=1")
     stacked = semiad(*grid, "hydra/launcher=stacked", f"hydra.sweep.dir={tmp_path / 'stacked'}")
-    semiad(*grid, f"hydra.sweep.dir={tmp_path / 'basic'}")
+    cli_inproc(*grid, f"hydra.sweep.dir={tmp_path / 'basic'}", env=DATA_ENV, check=True)
     log = stacked.stdout + stacked.stderr
     assert log.count("trained seeds 1,2,3 as one stacked model") == 3, log  # the 3 torch models
     assert log.count("IsolationForest is not trained by gradient steps; training them one after another") == 1, log
@@ -71,11 +74,12 @@ def test_stacked_sweep_writes_the_run_folders_of_separate_runs(tmp_path, dataset
         assert (tmp_path / "stacked" / str(job) / "config.yaml").read_text() == (
             tmp_path / "basic" / str(job) / "config.yaml").read_text()
 
-    tables = [semiad("table", str(tmp_path / s), "--no-save", "--format", "csv").stdout for s in ("stacked", "basic")]
+    tables = [cli_inproc("table", str(tmp_path / s), "--no-save", "--format", "csv", check=True).out
+              for s in ("stacked", "basic")]
     assert tables[0] == tables[1]
 
 
-def test_stacked_sweep_resumes_its_unfinished_jobs(tmp_path):
+def test_stacked_sweep_resumes_its_unfinished_jobs(tmp_path, cli_inproc):
     sweep = tmp_path / "sweep"
     # Job 1 cannot write its scores (a directory stands where scores.csv goes): it fails after the stacked fit.
     (sweep / "1" / "scores.csv").mkdir(parents=True)
@@ -85,18 +89,18 @@ def test_stacked_sweep_resumes_its_unfinished_jobs(tmp_path):
     first = pd.read_csv(sweep / "sweep.csv")
     assert first["status"].tolist() == ["completed", "failed", "completed"]
     (sweep / "1" / "scores.csv").rmdir()
-    semiad(*args, "+resume=true")
+    cli_inproc(*args, "+resume=true", env=DATA_ENV, check=True)
     table = pd.read_csv(sweep / "sweep.csv")
     assert table["status"].tolist() == ["completed"] * 3
     assert table["reused"].tolist() == [True, False, True]
     separate = tmp_path / "separate"
-    semiad("train", "seed=2", "model=deepsad", "dataset=cardio", "trainer.max_epochs=2", "trainer.num_threads=1",
-           f"hydra.run.dir={separate}")
+    cli_inproc("train", "seed=2", "model=deepsad", "dataset=cardio", "trainer.max_epochs=2", "trainer.num_threads=1",
+               f"hydra.run.dir={separate}", env=DATA_ENV, check=True)
     resumed = json.loads((sweep / "1" / "metrics.json").read_text())
     assert resumed["auroc"] == pytest.approx(json.loads((separate / "metrics.json").read_text())["auroc"], abs=1e-3)
 
 
-def test_a_terminated_stacked_group_exits_with_one_line_and_resumes(tmp_path):
+def test_a_terminated_stacked_group_exits_with_one_line_and_resumes(tmp_path, cli_inproc):
     sweep = tmp_path / "sweep"
     args = ["train", "--multirun", "seed=1,2", "model=deepsad", "dataset=cardio", "trainer.num_threads=1",
             "hydra/launcher=stacked", f"hydra.sweep.dir={sweep}"]
@@ -115,11 +119,11 @@ def test_a_terminated_stacked_group_exits_with_one_line_and_resumes(tmp_path):
     assert "terminated by SIGTERM while training seeds 1,2 stacked" in err and "+resume=true" in err
     assert not (sweep / "0" / "metrics.json").exists()
 
-    semiad(*args, "trainer.max_epochs=2", "+resume=true")  # the group trains again, stacked
+    cli_inproc(*args, "trainer.max_epochs=2", "+resume=true", env=DATA_ENV, check=True)  # trains again, stacked
     assert pd.read_csv(sweep / "sweep.csv")["status"].tolist() == ["completed"] * 2
 
 
-def test_a_killed_stacked_group_resumes_from_its_checkpoint_with_the_same_results(tmp_path):
+def test_a_killed_stacked_group_resumes_from_its_checkpoint_with_the_same_results(tmp_path, cli_inproc):
     from tests.conftest import KILLER
 
     grid = ["train", "--multirun", "seed=1,2", "model=ede", "dataset=cardio", "trainer.max_epochs=5",
@@ -131,10 +135,10 @@ def test_a_killed_stacked_group_resumes_from_its_checkpoint_with_the_same_result
                             capture_output=True, text=True, timeout=300)
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
     assert (sweep / ".semiad_sweep" / "stacked-0-1.pt").is_file()
-    resumed = semiad(*args, "+resume=true")
+    resumed = cli_inproc(*args, "+resume=true", env=DATA_ENV, check=True)
     assert "resumed from" in resumed.stdout + resumed.stderr and "at epoch 3" in resumed.stdout + resumed.stderr
     assert not (sweep / ".semiad_sweep" / "stacked-0-1.pt").exists()
-    semiad(*grid, f"hydra.sweep.dir={tmp_path / 'basic'}")
+    cli_inproc(*grid, f"hydra.sweep.dir={tmp_path / 'basic'}", env=DATA_ENV, check=True)
     for job in (0, 1):
         ha, hb = (pd.read_csv(tmp_path / s / str(job) / "history.csv") for s in ("stacked", "basic"))
         assert len(ha) == len(hb) == 5

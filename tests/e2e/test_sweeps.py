@@ -1,6 +1,7 @@
 """Sweeps through Hydra's plugins, as a user runs them: joblib, submitit_local, Optuna, resume.
 
-Every job is digits with one epoch; the time goes into process start-up.
+Every job is digits with one epoch. The parallel launchers and the killed sweep run in subprocesses; the
+Optuna searches and the resumes run in-process (``cli_inproc``).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 QUICK = ("trainer.max_epochs=1",)
-# Each test starts 2-4 Python processes that import torch: ~10 s each on an idle 2-core
-# machine, several times that on a loaded one; deselect with -m 'not slow'.
+# A subprocess that imports torch costs ~4 s of CPU before its run starts; the parallel launchers start
+# several. Deselect with -m 'not slow'.
 pytestmark = pytest.mark.slow
 
 
@@ -76,10 +77,10 @@ def test_submitit_local_two_jobs(tmp_path):
     assert (only_sweep_dir(tmp_path) / ".submitit").is_dir()
 
 
-def test_optuna_three_trials_on_the_validation_metric(tmp_path):
+def test_optuna_three_trials_on_the_validation_metric(tmp_path, cli_inproc):
     sweep = tmp_path / "search"
-    semiad("train", "--multirun", "hparams_search=ede_optuna", "hydra.sweeper.n_trials=3", *QUICK,
-           f"hydra.sweep.dir={sweep}")
+    cli_inproc("train", "--multirun", "hparams_search=ede_optuna", "hydra.sweeper.n_trials=3", *QUICK,
+               f"hydra.sweep.dir={sweep}", check=True)
     best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     table = pd.read_csv(sweep / "sweep.csv")
     assert len(table) == 3 and (table["status"] == "completed").all()
@@ -91,21 +92,21 @@ def test_optuna_three_trials_on_the_validation_metric(tmp_path):
     assert set(best["best_params"]) >= {"trainer.optimizer.lr", "model.lambda_ent"}
 
 
-def test_optuna_refuses_a_search_without_validation_split(tmp_path):
-    proc = semiad("train", "--multirun", "hparams_search=ede_optuna", "hydra.sweeper.n_trials=2", *QUICK,
-                  "trainer.val_fraction=0", f"hydra.sweep.dir={tmp_path}", check=False)
+def test_optuna_refuses_a_search_without_validation_split(tmp_path, cli_inproc):
+    proc = cli_inproc("train", "--multirun", "hparams_search=ede_optuna", "hydra.sweeper.n_trials=2", *QUICK,
+                      "trainer.val_fraction=0", f"hydra.sweep.dir={tmp_path}")
     assert proc.returncode != 0
     assert "trainer.val_fraction is 0" in proc.stderr
     assert not (tmp_path / "0" / "checkpoints").exists()  # refused before training
     assert metrics(tmp_path / "0")["status"] == "failed"  # and recorded as such
 
 
-def test_resume_reruns_only_the_unfinished_jobs(tmp_path):
+def test_resume_reruns_only_the_unfinished_jobs(tmp_path, cli_inproc):
     sweep = tmp_path / "sweep"
     # Job 1 cannot write its scores: a directory stands where scores.csv goes. It fails; 0 and 2 finish.
     (sweep / "1" / "scores.csv").mkdir(parents=True)
     args = ("train", "--multirun", "seed=1,2,3", *QUICK, "trainer.num_threads=1", f"hydra.sweep.dir={sweep}")
-    semiad(*args)  # a failed job is recorded and the sweep goes on
+    cli_inproc(*args, check=True)  # a failed job is recorded and the sweep goes on
     first = pd.read_csv(sweep / "sweep.csv")
     assert first["status"].tolist() == ["completed", "failed", "completed"]
     failed = metrics(sweep / "1")  # a failed job's metrics.json holds its status and error, no metrics
@@ -113,7 +114,7 @@ def test_resume_reruns_only_the_unfinished_jobs(tmp_path):
     stamps = {n: (sweep / str(n) / "metrics.json").stat().st_mtime_ns for n in (0, 2)}
 
     (sweep / "1" / "scores.csv").rmdir()
-    semiad(*args, "+resume=true")
+    cli_inproc(*args, "+resume=true", check=True)
     table = pd.read_csv(sweep / "sweep.csv")
     assert table["status"].tolist() == ["completed"] * 3
     assert table["reused"].tolist() == [True, False, True]
@@ -124,7 +125,7 @@ def test_resume_reruns_only_the_unfinished_jobs(tmp_path):
 
 
 
-def test_sweep_killed_mid_job_resumes_from_the_finished_jobs(tmp_path):
+def test_sweep_killed_mid_job_resumes_from_the_finished_jobs(tmp_path, cli_inproc):
     sweep = tmp_path / "sweep"
     # Job 1 trains 150 epochs: the sweep is killed (SIGKILL, as a lost node or scancel) while it trains.
     args = ("train", "--multirun", "trainer.max_epochs=1,150,1", "trainer.num_threads=1", f"hydra.sweep.dir={sweep}")
@@ -141,7 +142,7 @@ def test_sweep_killed_mid_job_resumes_from_the_finished_jobs(tmp_path):
     assert pd.read_csv(sweep / "sweep.csv")["job"].tolist() == [0]
     stamp = (sweep / "0" / "metrics.json").stat().st_mtime_ns
 
-    semiad(*args, "+resume=true")
+    cli_inproc(*args, "+resume=true", check=True)
     table = pd.read_csv(sweep / "sweep.csv")
     assert table["status"].tolist() == ["completed"] * 3 and table["reused"].tolist() == [True, False, False]
     assert (sweep / "0" / "metrics.json").stat().st_mtime_ns == stamp

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,18 +16,15 @@ from semiad_cli.tasks import train
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _multirun(sweep_dir: Path, *overrides: str) -> list[dict]:
-    """One subprocess, one job per override combination (sequential basic launcher)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "SEMIAD_CONFIG_DIR": str(ROOT / "configs")}
-    cmd = [sys.executable, "-m", "semiad_cli", "train", "--multirun", "dataset=digits", "trainer.max_epochs=2",
-           "trainer.num_threads=1", "trainer.progress=false", f"hydra.sweep.dir={sweep_dir}", *overrides]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+def _multirun(cli_inproc, sweep_dir: Path, *overrides: str) -> list[dict]:
+    """One ``semiad train --multirun`` (in-process, sequential basic launcher), one job per combination."""
+    cli_inproc("train", "--multirun", "dataset=digits", "trainer.max_epochs=2", "trainer.num_threads=1",
+               "trainer.progress=false", f"hydra.sweep.dir={sweep_dir}", *overrides, check=True)
     return [json.loads((sweep_dir / str(i) / "metrics.json").read_text()) for i in range(2)]
 
 
-def test_classifier_with_and_without_synthetic(tmp_path):
-    runs = _multirun(tmp_path, "model=classifier", "synthetic.ratio=0,1")
+def test_classifier_with_and_without_synthetic(tmp_path, cli_inproc):
+    runs = _multirun(cli_inproc, tmp_path, "model=classifier", "synthetic.ratio=0,1")
     for i, (ratio, m) in enumerate(zip((0, 1), runs, strict=True)):
         assert m["status"] == "completed" and m["model"] == "Classifier"
         split = m["split"]

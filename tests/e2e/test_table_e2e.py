@@ -1,6 +1,7 @@
 """A tiny real multirun (digits, 2 settings × 2 seeds, 1 epoch), then ``semiad table`` and ``semiad plot``.
 
-The sweep, table and plot run as a user runs them (subprocesses); the refusal of a foreign folder in-process.
+The sweep runs as a user runs it (a subprocess); table, plot and the refusal of a foreign folder run
+in-process (``cli_inproc``).
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ def sweep(tmp_path_factory) -> Path:
     return folder
 
 
-def test_table_of_a_real_sweep_has_two_rows(sweep: Path) -> None:
-    proc = semiad("table", str(sweep), "--metric", "auroc,aupr")
+def test_table_of_a_real_sweep_has_two_rows(sweep: Path, cli_inproc) -> None:
+    proc = cli_inproc("table", str(sweep), "--metric", "auroc,aupr", check=True)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("| ")]
     assert lines[0].split("|")[1].strip() == "shared_encoder"
     assert len(lines) == 1 + 2  # header + one row per setting
@@ -54,10 +55,10 @@ def test_table_of_a_real_sweep_has_two_rows(sweep: Path) -> None:
     assert pd.read_csv(sweep / "failed.csv").empty
 
 
-def test_plot_of_a_run_and_of_the_sweep(sweep: Path) -> None:
-    proc = semiad("plot", str(sweep / "0"))
+def test_plot_of_a_run_and_of_the_sweep(sweep: Path, cli_inproc) -> None:
+    proc = cli_inproc("plot", str(sweep / "0"), check=True)
     assert [Path(p).name for p in proc.stdout.split()] == ["roc_pr.png", "scores_hist.png"]
-    proc = semiad("plot", str(sweep), "--metric", "auroc")
+    proc = cli_inproc("plot", str(sweep), "--metric", "auroc", check=True)
     assert [Path(p).name for p in proc.stdout.split()] == ["auroc_vs_shared_encoder.png"]
     assert (sweep / "plots" / "auroc_vs_shared_encoder.png").stat().st_size > 5000
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import KILLER, REPO, read_metrics, run_cli
+from tests.conftest import KILLER, REPO, read_metrics
 
 EDE_COLUMNS = ["epoch", "loss", "rec", "ent", "con", "steps", "lr", "seconds"]
 
@@ -45,12 +45,12 @@ def run_root(tmp_path: Path, empty_store: Path) -> Path:
     return tmp_path
 
 
-def test_tensorboard_event_file_holds_every_epoch_and_the_final_metrics(tmp_path: Path) -> None:
+def test_tensorboard_event_file_holds_every_epoch_and_the_final_metrics(tmp_path: Path, cli_inproc) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     run = tmp_path / "run"
-    run_cli("train", "logger=tensorboard", "trainer.max_epochs=3", "trainer.progress=false",
-            f"run_root={tmp_path}", f"hydra.run.dir={run}")
+    cli_inproc("train", "logger=tensorboard", "trainer.max_epochs=3", "trainer.progress=false",
+               f"run_root={tmp_path}", f"hydra.run.dir={run}", check=True)
     metrics = read_metrics(run)
     history = pd.read_csv(run / "history.csv")
     assert list(history.columns) == EDE_COLUMNS and history["epoch"].tolist() == [1, 2, 3]
@@ -65,10 +65,11 @@ def test_tensorboard_event_file_holds_every_epoch_and_the_final_metrics(tmp_path
     assert events.Scalars("final/known_aupr")[-1].value == pytest.approx(metrics["known_aupr"], rel=1e-6)
 
 
-def test_mlflow_run_has_config_params_epoch_and_final_metrics_and_the_run_files(run_root: Path) -> None:
+def test_mlflow_run_has_config_params_epoch_and_final_metrics_and_the_run_files(run_root: Path,
+                                                                              cli_inproc) -> None:
     run = run_root / "run"
-    run_cli("train", "logger=mlflow", "trainer.max_epochs=3", "trainer.progress=false", f"run_root={run_root}",
-            f"hydra.run.dir={run}")
+    cli_inproc("train", "logger=mlflow", "trainer.max_epochs=3", "trainer.progress=false", f"run_root={run_root}",
+               f"hydra.run.dir={run}", check=True)
     metrics = read_metrics(run)
     mlflow = client(run_root / "mlflow.db")  # the default store: sqlite:///<run_root>/mlflow.db
     experiment = mlflow.get_experiment_by_name("semiad-train")
@@ -91,7 +92,8 @@ def test_mlflow_run_has_config_params_epoch_and_final_metrics_and_the_run_files(
     assert not (REPO / "mlruns").exists()  # nothing written into the working folder
 
 
-def test_resumed_run_has_each_epoch_once_in_history_and_continues_its_mlflow_run(run_root: Path) -> None:
+def test_resumed_run_has_each_epoch_once_in_history_and_continues_its_mlflow_run(run_root: Path,
+                                                                                cli_inproc) -> None:
     run = run_root / "run"
     args = ["train", "logger=mlflow", "trainer.max_epochs=5", "trainer.checkpoint_every=2", "trainer.val_fraction=0.2",
             "trainer.progress=false", "trainer.num_threads=1", f"run_root={run_root}", f"hydra.run.dir={run}"]
@@ -101,7 +103,7 @@ def test_resumed_run_has_each_epoch_once_in_history_and_continues_its_mlflow_run
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert pd.read_csv(run / "history.csv")["epoch"].tolist() == [1, 2, 3]
 
-    run_cli("train", f"resume_from={run}")
+    cli_inproc("train", f"resume_from={run}", check=True)
     history = pd.read_csv(run / "history.csv")
     assert history["epoch"].tolist() == [1, 2, 3, 4, 5]  # epoch 3 trained twice, recorded once
     assert list(history.columns) == ["epoch", "loss", "rec", "ent", "con", "steps", "val_loss", "lr", "seconds"]
@@ -142,10 +144,10 @@ def _post(url: str, body: dict) -> dict:
 
 
 @pytest.mark.slow
-def test_sweep_is_one_mlflow_experiment_served_by_the_mlflow_server(run_root: Path) -> None:
+def test_sweep_is_one_mlflow_experiment_served_by_the_mlflow_server(run_root: Path, cli_inproc) -> None:
     sweep = run_root / "sweep"
-    run_cli("train", "--multirun", "seed=1,2", "logger=mlflow", "trainer=quick", "trainer.progress=false",
-            f"run_root={run_root}", f"hydra.sweep.dir={sweep}")
+    cli_inproc("train", "--multirun", "seed=1,2", "logger=mlflow", "trainer=quick", "trainer.progress=false",
+               f"run_root={run_root}", f"hydra.sweep.dir={sweep}", check=True)
     store = run_root / "mlflow.db"
     name = "semiad/" + str(sweep.resolve()).lstrip("/")  # the sweep dir (outside the working folder: absolute)
     experiment_id = client(store).get_experiment_by_name(name).experiment_id
