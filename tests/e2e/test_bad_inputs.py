@@ -1,7 +1,8 @@
 """Bad input through the CLI: each gives one clear line on stderr, exit code 2 and no traceback.
 
 Refusals that stop before anything is trained run in-process (``cli_inproc``: ``cli.main`` with the
-output captured); a subprocess is kept only for the runs that train (the finished run, the CSV that loads).
+output captured), and so does the CSV run that loads; the finished run that the checkpoint tests share is
+a subprocess.
 """
 
 from __future__ import annotations
@@ -153,9 +154,10 @@ def test_csv_with_written_index_is_refused_then_loads_with_drop_columns(tmp_path
     line = one_line_error(_train_csv(cli_inproc, path, tmp_path))
     assert "unnamed columns ['Unnamed: 0']" in line and "dataset.source.drop_columns=['Unnamed: 0']" in line
     assert '"status": "failed"' in (tmp_path / "run" / "metrics.json").read_text()
-    ok = semiad("train", *QUICK, "model=iforest", "dataset=csv", f"dataset.source.path={path}",
-                "dataset.source.label_column=label", "dataset.source.anomaly_values=[attack]",
-                "dataset.source.drop_columns=['Unnamed: 0']", f"hydra.run.dir={tmp_path / 'ok'}", tmp=tmp_path)
+    ok = cli_inproc("train", *QUICK, "model=iforest", "dataset=csv", f"dataset.source.path={path}",
+                    "dataset.source.label_column=label", "dataset.source.anomaly_values=[attack]",
+                    "dataset.source.drop_columns=['Unnamed: 0']", f"hydra.run.dir={tmp_path / 'ok'}",
+                    env=cache_env(tmp_path))
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert "loaded" in ok.stdout and '"status": "completed"' in (tmp_path / "ok" / "metrics.json").read_text()
 
