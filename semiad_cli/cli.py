@@ -238,6 +238,21 @@ Examples:
 """
 
 
+def register_own_plugins() -> None:
+    """Hand semiad's own Hydra plugin (``hydra/launcher=stacked``) to Hydra's registry.
+
+    Hydra finds plugins by walking the folders of the ``hydra_plugins`` namespace package. An editable
+    install (``pip install -e``, what ``make`` does) serves ours through an import hook that this walk does
+    not see, so outside the checkout the launcher was an "Unknown plugin class". Registering the class is
+    Hydra's public way round that, and a no-op where the walk found it (a wheel install).
+    """
+    from hydra.core.plugins import Plugins
+
+    from hydra_plugins.semiad_stacked_launcher import StackedLauncher
+
+    Plugins.instance().register(StackedLauncher)
+
+
 def usage() -> str:
     width = max(len(n) for n in COMMANDS)
     lines = "\n".join(f"  {name.ljust(width)}  {help_}" for name, (_, help_) in COMMANDS.items())
@@ -266,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     from semiad_cli import composing, runlock
     from semiad_cli.failures import output_folder_problem
     from semiad_cli.overrides import check_evaluate_overrides, check_group_choices, check_overrides, resume_args
+    from semiad_cli.stacking import launcher_problem
     from semiad_cli.sweeps import missing_plugin
 
     args = argv[1:]
@@ -277,11 +293,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     problem = ((check_evaluate_overrides(args, CONFIG_DIR) if command == "evaluate" else None)
                or missing_plugin(args) or check_group_choices(args, CONFIG_DIR)
-               or check_overrides(command, args, CONFIG_DIR) or output_folder_problem(command, args, CONFIG_DIR))
+               or check_overrides(command, args, CONFIG_DIR) or output_folder_problem(command, args, CONFIG_DIR)
+               or launcher_problem(command, args, CONFIG_DIR))
     if problem:
         print(f"semiad: error: {problem}", file=sys.stderr)
         return 2
     sys.argv = [f"semiad {command}", *args]
+    register_own_plugins()
     try:
         runlock.claim_named_run_dir(args)  # before Hydra writes its .hydra/ record into the folder
         app()

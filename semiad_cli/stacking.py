@@ -50,6 +50,34 @@ def _key(override: str) -> str:
     return override.lstrip("+~").partition("=")[0]
 
 
+def max_stack_problem(value: object) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return None
+    return (f"hydra.launcher.max_stack={value} must be a whole number of at least 1 (the most seeds in one "
+            "stacked model)")
+
+
+def launcher_problem(config_name: str, overrides: list[str], config_dir: str) -> str | None:
+    """One line for a stacked launcher the sweep cannot start with, else None; checked by ``cli.main``
+    before Hydra starts (Hydra reports a launcher's own error with a traceback)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+
+    from semiad_cli.composing import compose_config
+
+    if not any(a in ("-m", "--multirun") for a in overrides):
+        return None
+    try:
+        parsed = OverridesParser.create().parse_overrides([a for a in overrides if not a.startswith("-")])
+        plain = tuple(o.input_line for o in parsed if not o.is_sweep_override())
+        launcher = OmegaConf.select(compose_config(config_name, plain, config_dir), "hydra.launcher")
+    except Exception:  # noqa: BLE001 - any composition problem is reported by the other checks or Hydra
+        return None
+    if launcher is None or not str(launcher.get("_target_", "")).endswith(".StackedLauncher"):
+        return None
+    return max_stack_problem(launcher.get("max_stack"))
+
+
 def seed_groups(jobs: Sequence[Job], max_stack: int) -> list[list[Job]]:
     """Jobs whose overrides are the same but for ``seed``, in order of first appearance, cut into
     chunks of at most ``max_stack``."""
@@ -77,9 +105,8 @@ class StackedLauncher(Launcher):
 
     def __init__(self, max_stack: int = 10) -> None:
         super().__init__()
-        if int(max_stack) < 1:
-            raise ConfigError(f"hydra.launcher.max_stack={max_stack} must be at least 1")
-        self.max_stack = int(max_stack)
+        self.max_stack = max_stack  # checked in launch: an error raised here reaches the user as Hydra's
+        # InstantiationException with a stack-trace hint, one raised there as semiad's one line
         self.config: DictConfig | None = None
         self.task_function: TaskFunction | None = None
         self.hydra_context: HydraContext | None = None
@@ -95,6 +122,9 @@ class StackedLauncher(Launcher):
         return sweep_config
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        problem = max_stack_problem(self.max_stack)
+        if problem:  # cli.main reports it before Hydra starts (launcher_problem); this guards other callers
+            raise ConfigError(problem)
         setup_globals()
         assert self.hydra_context is not None and self.config is not None and self.task_function is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)

@@ -145,3 +145,27 @@ def test_a_killed_stacked_group_resumes_from_its_checkpoint_with_the_same_result
         assert ha["loss"].tolist() == pytest.approx(hb["loss"].tolist(), rel=1e-4)
         ma, mb = (json.loads((tmp_path / s / str(job) / "metrics.json").read_text()) for s in ("stacked", "basic"))
         assert ma["auroc"] == pytest.approx(mb["auroc"], abs=1e-3)
+
+
+def test_stacked_launcher_runs_from_a_folder_outside_the_checkout(tmp_path):
+    """The installed package (``make``'s editable install), started where the checkout's ``hydra_plugins/``
+    is not on the path: Hydra's plugin scan does not see an editable install's plugin, so the CLI registers it
+    (cli.register_own_plugins); without that this was "Unknown plugin class" and a traceback."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SEMIAD_CONFIG_DIR")}
+    proc = subprocess.run([sys.executable, "-m", "semiad_cli", "train", "--multirun", "seed=1,2", "trainer=quick",
+                           "trainer.num_threads=1", "hydra/launcher=stacked", "hydra.sweep.dir=sweep"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "trained seeds 1,2 as one stacked model" in proc.stdout + proc.stderr
+    assert pd.read_csv(tmp_path / "sweep" / "sweep.csv")["status"].tolist() == ["completed"] * 2
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "2.5", "abc"])
+def test_a_max_stack_below_one_is_one_line_before_the_sweep_starts(tmp_path, value, cli_inproc):
+    sweep = tmp_path / "sweep"
+    code, out, err = cli_inproc("train", "--multirun", "seed=1,2", "trainer=quick", "hydra/launcher=stacked",
+                                f"hydra.launcher.max_stack={value}", f"hydra.sweep.dir={sweep}")
+    assert code == 2 and "Traceback" not in out + err
+    assert err.strip().splitlines() == [f"semiad: error: hydra.launcher.max_stack={value} must be a whole number of "
+                                        "at least 1 (the most seeds in one stacked model)"], err
+    assert not sweep.exists()
