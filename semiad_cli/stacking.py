@@ -101,10 +101,13 @@ class StackedLauncher(Launcher):
 
     Args:
         max_stack: at most this many seeds in one stacked model (memory; larger groups are chunked).
+        stack_slower: also stack the models measured slower stacked on this device
+            (``training.stacked.slower_stacked``: conv nets and the classifier on a CPU).
     """
 
-    def __init__(self, max_stack: int = 10) -> None:
+    def __init__(self, max_stack: int = 10, stack_slower: bool = False) -> None:
         super().__init__()
+        self.stack_slower = bool(stack_slower)
         self.max_stack = max_stack  # checked in launch: an error raised here reaches the user as Hydra's
         # InstantiationException with a stack-trace hint, one raised there as semiad's one line
         self.config: DictConfig | None = None
@@ -220,4 +223,4 @@ class StackedLauncher(Launcher):
         return stacked.fit_stacked([p.trainer for p in prepared], [p.model for p in prepared],
                                    [p.train for p in prepared], [p.val for p in prepared],
                                    [d / results.CHECKPOINT_DIR for d in out_dirs], seeds, rng_states,
-                                   state_path=state_path, resume=resume)
+                                   state_path=state_path, resume=resume, stack_slower=self.stack_slower)

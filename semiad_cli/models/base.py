@@ -74,6 +74,9 @@ class TorchDetector(Detector, nn.Module):
     """
 
     score_batch_size: int = 4096
+    # False where benchmarks/stacked.py measured K stacked seeds slower than K separate fits on a CPU:
+    # hydra/launcher=stacked then trains the seeds one after another there (training/stacked.py)
+    stacks_on_cpu: bool = True
 
     def __init__(self) -> None:
         nn.Module.__init__(self)

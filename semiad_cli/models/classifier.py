@@ -57,6 +57,10 @@ class Classifier(TorchDetector):
     Scores: ``1 − f(x)`` (hinge) or ``1 − σ(f(x))`` (bce); higher = more anomalous.
     """
 
+    # d-500-500-1 at batch 1024 is arithmetic-bound: 10 seeds stacked took 10.9-11.7x one seed's epoch on a
+    # CPU at 1 thread (benchmarks/README.md), so the stacked launcher trains them one after another there
+    stacks_on_cpu = False
+
     def __init__(self, *, net: NetSpec, loss: str = "hinge") -> None:
         super().__init__()
         if loss not in LOSSES:

@@ -80,12 +80,34 @@ def _state_names(model: nn.Module) -> tuple[list[str], list[str]]:
     return [n for n, _ in model.named_parameters()], [n for n, _ in model.named_buffers()]
 
 
+def slower_stacked(model: TorchDetector, device: torch.device) -> str | None:
+    """Why this model trains slower stacked than one seed after another on ``device``, else None.
+
+    Measured at 1 thread on a CPU (benchmarks/README.md): a conv net stacked as a grouped convolution ran
+    at 0.5-0.6x one seed's throughput (issue 17), and the classifier's d-500-500-1 MLP at batch 1024 is
+    arithmetic-bound, so ten seeds stacked took 10.9-11.7x one seed's epoch, more than ten separate runs.
+    """
+    if device.type != "cpu":
+        return None
+    if any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules()):
+        return "a conv net trains slower stacked than one seed after another on a CPU"
+    if not model.stacks_on_cpu:
+        return (f"{type(model).__name__} trains slower stacked than one seed after another on a CPU "
+                "(arithmetic-bound)")
+    return None
+
+
 def check_stackable(trainers: Sequence[Trainer], models: Sequence[Detector], trains: Sequence[Part],
-                    vals: Sequence[Part | None]) -> None:
-    """Raise ``Unstackable`` when these seeds cannot train as one stacked model."""
+                    vals: Sequence[Part | None], device: torch.device | None = None,
+                    stack_slower: bool = False) -> None:
+    """Raise ``Unstackable`` when these seeds cannot train as one stacked model on ``device``, or (unless
+    ``stack_slower``) would train slower that way (``slower_stacked``)."""
     first = models[0]
     if not all(isinstance(m, TorchDetector) for m in models):
         raise Unstackable(f"{type(first).__name__} is not trained by gradient steps")
+    slower = None if stack_slower or device is None else slower_stacked(first, device)
+    if slower:
+        raise Unstackable(f"{slower} (hydra.launcher.stack_slower=true stacks it anyway)")
     if any(type(m) is not type(first) for m in models):
         raise Unstackable("the seeds build different model classes")
     shapes = [[tuple(t.shape) for t in (*m.parameters(), *m.buffers())] for m in models]
@@ -112,19 +134,20 @@ def check_stackable(trainers: Sequence[Trainer], models: Sequence[Detector], tra
 def fit_stacked(trainers: Sequence[Trainer], models: Sequence[TorchDetector], trains: Sequence[Part],
                 vals: Sequence[Part | None], ckpt_dirs: Sequence[Path], seeds: Sequence[int],
                 rng_states: Sequence[torch.Tensor] | None = None, state_path: Path | None = None,
-                resume: bool = False) -> list[bool]:
+                resume: bool = False, stack_slower: bool = False) -> list[bool]:
     """Train the K seeds together; write each seed's final checkpoint into its ``ckpt_dirs[k]``.
 
     ``models[k]`` is freshly built from seed k; ``rng_states[k]`` is torch's global RNG state right after
     (``init_from_data`` runs here, first thing, seed by seed, from that state). Returns per seed whether it finished;
     a seed whose loss became non-finite is left out (no checkpoint), so that its own run reports it.
     ``state_path``: the group's checkpoint, written every ``checkpoint_every`` epochs and removed at the end;
-    ``resume`` continues from it (same seeds) where the group was cut off.
+    ``resume`` continues from it (same seeds) where the group was cut off. ``stack_slower``: stack a model
+    that ``slower_stacked`` names too (tests, benchmarks).
     """
-    check_stackable(trainers, models, trains, vals)
     lead = trainers[0]
-    set_threads(lead.num_threads)
     device = resolve_device(lead.device_name)
+    check_stackable(trainers, models, trains, vals, device, stack_slower)
+    set_threads(lead.num_threads)
     K = len(models)
     Xs = [torch.as_tensor(t.X, device=device) for t in trains]
     Ss = [torch.as_tensor(t.semi, device=device) for t in trains]

@@ -39,7 +39,8 @@ def _stacked(compose_cfg, seeds: list[int], overrides: list[str], tmp_path):
         preps.append(prepare_seed(_cfg(compose_cfg, seed, overrides)))
         states.append(torch.get_rng_state())
     finished = fit_stacked([p.trainer for p in preps], [p.model for p in preps], [p.train for p in preps],
-                           [p.val for p in preps], [tmp_path / f"stacked{s}" for s in seeds], seeds, states)
+                           [p.val for p in preps], [tmp_path / f"stacked{s}" for s in seeds], seeds, states,
+                           stack_slower=True)  # the classifier too: its stacked fit is what a GPU runs
     assert finished == [True] * len(seeds)
     return [(p.trainer.history, p.model.score(p.train.X)) for p in preps]
 
@@ -89,3 +90,22 @@ def test_different_split_sizes_or_a_closed_form_model_do_not_stack(compose_cfg):
     forest = prepare_seed(_cfg(compose_cfg, 1, ["model=iforest"]))
     with pytest.raises(Unstackable, match="not trained by gradient steps"):
         check_stackable([forest.trainer] * 2, [forest.model] * 2, [_part(10)] * 2, [None, None])
+
+
+def test_models_measured_slower_stacked_on_a_cpu_fall_back_unless_asked(compose_cfg):
+    """Conv nets and the classifier train slower stacked on a CPU (benchmarks/README.md): not stacked there
+    by default; MLP Deep SAD and EDE are; on CUDA nothing is ruled out this way."""
+    from semiad_cli.training.stacked import slower_stacked
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    built = {name: prepare_seed(_cfg(compose_cfg, 1, [f"model={name}"])) for name in ("classifier", "deepsad", "ede")}
+    assert "arithmetic-bound" in slower_stacked(built["classifier"].model, cpu)
+    assert slower_stacked(built["deepsad"].model, cpu) is None and slower_stacked(built["ede"].model, cpu) is None
+    assert slower_stacked(built["classifier"].model, cuda) is None
+    conv = built["ede"].model
+    conv.add_module("extra_conv", torch.nn.Conv2d(1, 1, 3))  # any conv layer in the model
+    assert slower_stacked(conv, cpu).startswith("a conv net trains slower stacked")
+    p = built["classifier"]
+    with pytest.raises(Unstackable, match=r"hydra.launcher.stack_slower=true stacks it anyway"):
+        check_stackable([p.trainer] * 2, [p.model] * 2, [p.train] * 2, [p.val] * 2, cpu)
+    check_stackable([p.trainer] * 2, [p.model] * 2, [p.train] * 2, [p.val] * 2, cpu, stack_slower=True)
