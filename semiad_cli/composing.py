@@ -32,6 +32,15 @@ def compose_config(config_name: str, overrides: tuple[str, ...], config_dir: str
         GlobalHydra.instance().clear()
 
 
+def compose_plain(config_name: str, overrides: list[str], config_dir: str) -> DictConfig:
+    """``compose_config`` of the arguments without their flags and sweep values (``seed=1,2``): what every
+    job of a sweep shares, and a single run's whole config. Raises what parsing or composing raises."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides([a for a in overrides if not a.startswith("-")])
+    return compose_config(config_name, tuple(o.input_line for o in parsed if not o.is_sweep_override()), config_dir)
+
+
 def clear() -> None:
     """Forget earlier compositions (config files may have changed since)."""
     compose_config.cache_clear()

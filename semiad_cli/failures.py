@@ -135,10 +135,9 @@ def output_folder_problem(config_name: str, overrides: list[str], config_dir: st
     ``hydra.run.dir`` / ``hydra.sweep.dir`` from the composed config (sweep values left out), the
     composition ``overrides.check_overrides`` made for a single run.
     """
-    from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import OmegaConf
 
-    from semiad_cli.composing import compose_config
+    from semiad_cli.composing import compose_plain
 
     flags = [a for a in overrides if a.startswith("-")]
     multirun = any(a in ("-m", "--multirun") for a in flags)
@@ -146,10 +145,8 @@ def output_folder_problem(config_name: str, overrides: list[str], config_dir: st
         return None  # --cfg, --help, --info …: Hydra prints and writes nothing
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     try:
-        parsed = OverridesParser.create().parse_overrides([a for a in overrides if not a.startswith("-")])
-        plain = tuple(o.input_line for o in parsed if not o.is_sweep_override())
         # a single run's overrides are check_overrides' own: the composition is shared, not repeated
-        folder = OmegaConf.select(compose_config(config_name, plain, config_dir), key)
+        folder = OmegaConf.select(compose_plain(config_name, overrides, config_dir), key)
     except Exception:  # noqa: BLE001 - any composition problem is reported by Hydra itself
         return None
     if not folder:

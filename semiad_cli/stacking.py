@@ -60,17 +60,14 @@ def max_stack_problem(value: object) -> str | None:
 def launcher_problem(config_name: str, overrides: list[str], config_dir: str) -> str | None:
     """One line for a stacked launcher the sweep cannot start with, else None; checked by ``cli.main``
     before Hydra starts (Hydra reports a launcher's own error with a traceback)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import OmegaConf
 
-    from semiad_cli.composing import compose_config
+    from semiad_cli.composing import compose_plain
 
     if not any(a in ("-m", "--multirun") for a in overrides):
         return None
     try:
-        parsed = OverridesParser.create().parse_overrides([a for a in overrides if not a.startswith("-")])
-        plain = tuple(o.input_line for o in parsed if not o.is_sweep_override())
-        launcher = OmegaConf.select(compose_config(config_name, plain, config_dir), "hydra.launcher")
+        launcher = OmegaConf.select(compose_plain(config_name, overrides, config_dir), "hydra.launcher")
     except Exception:  # noqa: BLE001 - any composition problem is reported by the other checks or Hydra
         return None
     if launcher is None or not str(launcher.get("_target_", "")).endswith(".StackedLauncher"):
