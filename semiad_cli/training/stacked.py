@@ -83,9 +83,9 @@ def _state_names(model: nn.Module) -> tuple[list[str], list[str]]:
 def slower_stacked(model: TorchDetector, device: torch.device) -> str | None:
     """Why this model trains slower stacked than one seed after another on ``device``, else None.
 
-    Measured at 1 thread on a CPU (benchmarks/README.md): a conv net stacked as a grouped convolution ran
-    at 0.5-0.6x one seed's throughput (issue 17), and the classifier's d-500-500-1 MLP at batch 1024 is
-    arithmetic-bound, so ten seeds stacked took 10.9-11.7x one seed's epoch, more than ten separate runs.
+    Measured at 1 thread on a CPU (benchmarks/README.md): ten seeds of EDE's LeNet on MNIST stacked took
+    9.8-10.1x one seed's fit (CPU time; issue 17 measured a grouped convolution at 0.5-0.6x the throughput),
+    and the classifier's d-500-500-1 MLP at batch 1024 is arithmetic-bound: 10.9-11.7x one seed's epoch.
     """
     if device.type != "cpu":
         return None
