@@ -116,24 +116,32 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def test_ctrl_c_marks_run_interrupted_and_keeps_checkpoint(tmp_path: Path) -> None:
-    # patience=null: with RUN's early stopping the run could end on its own before the signal came.
-    proc = subprocess.Popen([PY, "-c", INTERRUPTIBLE, "train", *RUN, "trainer.max_epochs=100000",
-                             "trainer.patience=null", f"hydra.run.dir={tmp_path}"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env())
+def signal_after_first_checkpoint(cmd: list[str], run_dir: Path, sig: int) -> tuple[int, str]:
+    """Start ``cmd`` (a run into ``run_dir`` that does not end on its own: patience=null), send ``sig`` once
+    its first checkpoint exists; its exit code and stderr. A failed test leaves no run training behind."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
     try:
-        ckpt = tmp_path / "checkpoints" / "last.pt"
+        ckpt = run_dir / "checkpoints" / "last.pt"
         deadline = time.monotonic() + 120
         while not ckpt.exists() and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.05)
-        assert proc.poll() is None, "the run ended before it could be interrupted"
-        proc.send_signal(signal.SIGINT)
+        assert proc.poll() is None, "the run ended before the signal could be sent"
+        proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:  # a failed test leaves no run training behind
+        if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert proc.returncode == 130, err[-2000:]
+    return proc.returncode, err
+
+
+def test_ctrl_c_marks_run_interrupted_and_keeps_checkpoint(tmp_path: Path) -> None:
+    # patience=null: with RUN's early stopping the run could end on its own before the signal came.
+    code, err = signal_after_first_checkpoint(
+        [PY, "-c", INTERRUPTIBLE, "train", *RUN, "trainer.max_epochs=100000", "trainer.patience=null",
+         f"hydra.run.dir={tmp_path}"], tmp_path, signal.SIGINT)
+    ckpt = tmp_path / "checkpoints" / "last.pt"
+    assert code == 130, err[-2000:]
     assert "interrupted" in err and "Traceback" not in err
     status = json.loads((tmp_path / "metrics.json").read_text())
     assert status["status"] == "interrupted"
@@ -159,17 +167,11 @@ def terminate_at(epoch: int, *args: str, **extra_env: str) -> subprocess.Complet
 def test_sigterm_is_handled_like_ctrl_c_and_the_run_resumes(tmp_path: Path, cli_inproc) -> None:
     """A real SIGTERM from outside, as SLURM sends it: exit 143, one line, status interrupted, then resume."""
     epochs = 300
-    proc = subprocess.Popen([PY, "-m", "semiad_cli", "train", *RUN, f"trainer.max_epochs={epochs}",
-                             "trainer.patience=null", f"hydra.run.dir={tmp_path}"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env())
+    code, err = signal_after_first_checkpoint(
+        [PY, "-m", "semiad_cli", "train", *RUN, f"trainer.max_epochs={epochs}", "trainer.patience=null",
+         f"hydra.run.dir={tmp_path}"], tmp_path, signal.SIGTERM)
     ckpt = tmp_path / "checkpoints" / "last.pt"
-    deadline = time.monotonic() + 120
-    while not ckpt.exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    assert proc.poll() is None, "the run ended before it could be terminated"
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 143, err[-2000:]
+    assert code == 143, err[-2000:]
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert lines[0].startswith("semiad: terminated by SIGTERM; checkpoint of epoch ")
