@@ -44,6 +44,20 @@ def aurocs(model, part) -> dict[str, float]:
     return out
 
 
+def statistics(model, part) -> dict[str, np.ndarray]:
+    """Per-sample statistics of a fitted EDE on ``part``: the two score parts (``rec``, ``znorm``),
+    ‖z‖ of the input's code (``zin``), ‖ẑ − z‖ (``con``) and the input's norm ‖x‖ (``xnorm``).
+    Saved with ``--save-stats`` so that other scores can be computed later without training again."""
+
+    def batch(x: torch.Tensor) -> dict[str, torch.Tensor]:
+        z, x_hat, z_hat = model(x)
+        return {"rec": ((x_hat - x) ** 2).flatten(1).sum(dim=1), "znorm": z_hat.norm(dim=1),
+                "zin": z.norm(dim=1), "con": (z_hat - z).norm(dim=1), "xnorm": x.flatten(1).norm(dim=1)}
+
+    out = model._batched(part.X, batch)
+    return {k: torch.cat([o[k] for o in out]).float().cpu().numpy() for k in out[0]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", nargs="+", default=["mnist", "fashion_mnist"])
@@ -60,6 +74,9 @@ def main() -> None:
                     help="train on the normals only and move every labeled anomaly into the validation part: "
                          "validation then measures how the model ranks an anomaly class it never saw (a proxy "
                          "for the unknown classes of the test set, from data a user has)")
+    ap.add_argument("--save-stats", type=Path, default=None,
+                    help="folder: one .npz per run with statistics() of the training normals, validation and "
+                         "test parts (and their labels and classes)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
@@ -109,6 +126,18 @@ def main() -> None:
                    "fit_s": round(time.perf_counter() - t0, 1)}
             row.update({f"val_{k}": round(v, 5) for k, v in aurocs(model, val).items()})
             row.update({f"test_{k}": round(v, 5) for k, v in aurocs(model, split.test).items()})
+            if args.save_stats:
+                args.save_stats.mkdir(parents=True, exist_ok=True)
+                arrays = {}
+                normals = train.take(np.flatnonzero(train.semi >= 0))
+                for name, part in (("train", normals), ("val", val), ("test", split.test)):
+                    if part is None or len(part) == 0:
+                        continue
+                    for k, v in statistics(model, part).items():
+                        arrays[f"{name}_{k}"] = v
+                    arrays[f"{name}_y"], arrays[f"{name}_cls"] = part.y, part.cls
+                tag = f"{dataset}_c{cls}_s{seed}_gcn{gcn}_{anom}_{cons}{'_ku' if args.known_unseen else ''}"
+                np.savez_compressed(args.save_stats / f"{tag}.npz", **arrays)
             writer.writerow(row)
             fh.flush()
             print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
