@@ -28,16 +28,16 @@ from sklearn.metrics import roc_auc_score
 
 from semiad_cli.cli import CONFIG_DIR
 from semiad_cli.data.split import Part
+from semiad_cli.models.ede import ede_score_parts
 from semiad_cli.tasks.common import build, build_model, fill_data_sizes, load_split, seed_everything
 
 
-def aurocs(model, part) -> dict[str, float]:
-    """AUROC of each score variant and part on ``part`` (needs both labels)."""
-    if part is None or len(part) == 0 or not 0 < part.y.sum() < len(part):
+def aurocs(model, part, stats: dict[str, np.ndarray]) -> dict[str, float]:
+    """AUROC of each score variant and part on ``part`` (needs both labels), from its ``statistics``."""
+    if not 0 < part.y.sum() < len(part):
         return {}
-    parts = model.score_parts(part.X)
-    rec, znorm = torch.as_tensor(parts["rec"]), torch.as_tensor(parts["znorm"])
-    out = {"rec": roc_auc_score(part.y, parts["rec"]), "znorm": roc_auc_score(part.y, parts["znorm"])}
+    rec, znorm = torch.as_tensor(stats["rec"]), torch.as_tensor(stats["znorm"])
+    out = {"rec": roc_auc_score(part.y, stats["rec"]), "znorm": roc_auc_score(part.y, stats["znorm"])}
     for kind in ("loss", "reference", "standardized"):
         model.score_kind = kind
         out[kind] = roc_auc_score(part.y, model.combine(rec, znorm).numpy())
@@ -51,8 +51,8 @@ def statistics(model, part) -> dict[str, np.ndarray]:
 
     def batch(x: torch.Tensor) -> dict[str, torch.Tensor]:
         z, x_hat, z_hat = model(x)
-        return {"rec": ((x_hat - x) ** 2).flatten(1).sum(dim=1), "znorm": z_hat.norm(dim=1),
-                "zin": z.norm(dim=1), "con": (z_hat - z).norm(dim=1), "xnorm": x.flatten(1).norm(dim=1)}
+        return {**ede_score_parts(x, x_hat, z_hat), "zin": z.norm(dim=1), "con": (z_hat - z).norm(dim=1),
+                "xnorm": x.flatten(1).norm(dim=1)}
 
     out = model._batched(part.X, batch)
     return {k: torch.cat([o[k] for o in out]).float().cpu().numpy() for k in out[0]}
@@ -124,18 +124,21 @@ def main() -> None:
                    "consistency": cons, "gcn": gcn, "known": ",".join(map(str, split.known_anomaly_classes)),
                    "n_train": len(train), "n_val": len(val) if val is not None else 0,
                    "fit_s": round(time.perf_counter() - t0, 1)}
-            row.update({f"val_{k}": round(v, 5) for k, v in aurocs(model, val).items()})
-            row.update({f"test_{k}": round(v, 5) for k, v in aurocs(model, split.test).items()})
+            # one pass over each part: the AUROCs and --save-stats both come from its statistics
+            parts = {"val": val, "test": split.test}
+            if args.save_stats:
+                parts["train"] = train.take(np.flatnonzero(train.semi >= 0))  # the normals after_fit saw
+            arrays = {}
+            for name, part in parts.items():
+                if part is None or len(part) == 0:
+                    continue
+                stats = statistics(model, part)
+                if name != "train":
+                    row.update({f"{name}_{k}": round(v, 5) for k, v in aurocs(model, part, stats).items()})
+                arrays.update({f"{name}_{k}": v for k, v in stats.items()})
+                arrays[f"{name}_y"], arrays[f"{name}_cls"] = part.y, part.cls
             if args.save_stats:
                 args.save_stats.mkdir(parents=True, exist_ok=True)
-                arrays = {}
-                normals = train.take(np.flatnonzero(train.semi >= 0))
-                for name, part in (("train", normals), ("val", val), ("test", split.test)):
-                    if part is None or len(part) == 0:
-                        continue
-                    for k, v in statistics(model, part).items():
-                        arrays[f"{name}_{k}"] = v
-                    arrays[f"{name}_y"], arrays[f"{name}_cls"] = part.y, part.cls
                 tag = f"{dataset}_c{cls}_s{seed}_gcn{gcn}_{anom}_{cons}{'_ku' if args.known_unseen else ''}"
                 np.savez_compressed(args.save_stats / f"{tag}.npz", **arrays)
             writer.writerow(row)

@@ -34,10 +34,10 @@ def scores(d, part: str) -> dict[str, np.ndarray]:
         tr, x = feats(d, "train", names), feats(d, part, names)
         mu, sd = tr.mean(0), tr.std(0) + 1e-12
         z = (x - mu) / sd
-        if tag == "rz":
+        if tag == "rz":  # EDE's score=standardized (its std has ddof=1: the same ranking)
             out["standardized"] = z.sum(1)
             out["rec"], out["znorm"] = x[:, 0], x[:, 1]
-        if tag != "rz":
+        else:
             out[f"std_{tag}"] = z.sum(1)  # one-sided, like standardized, with one more statistic
         out[f"typ_{tag}"] = np.sqrt((z ** 2).sum(1))
         ltr, lx = np.log(tr + 1e-12), np.log(x + 1e-12)

@@ -70,6 +70,11 @@ def ede_losses(x: torch.Tensor, x_hat: torch.Tensor, z: torch.Tensor, z_hat: tor
     return {"rec": l_rec, "ent": l_ent, "con": l_con}
 
 
+def ede_score_parts(x: torch.Tensor, x_hat: torch.Tensor, z_hat: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The two score parts of a forward pass: ``rec`` (Σ_j squared error) and ``znorm`` (‖ẑ‖)."""
+    return {"rec": ((x_hat - x) ** 2).flatten(1).sum(dim=1), "znorm": safe_norm(z_hat)}
+
+
 class EDE(TorchDetector):
     """Encoder-decoder-encoder semi-supervised detector.
 
@@ -158,7 +163,7 @@ class EDE(TorchDetector):
 
     def score_parts_batch(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         _, x_hat, z_hat = self(x)
-        return {"rec": ((x_hat - x) ** 2).flatten(1).sum(dim=1), "znorm": safe_norm(z_hat)}
+        return ede_score_parts(x, x_hat, z_hat)
 
     def combine(self, rec: torch.Tensor, znorm: torch.Tensor) -> torch.Tensor:
         """The configured score from the two parts (``rec`` is the per-sample sum)."""
