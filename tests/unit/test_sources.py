@@ -424,6 +424,7 @@ DATASET_CONFIGS = sorted(p.stem for p in (CONFIGS / "dataset").glob("*.yaml"))
 def test_dataset_config_builds(config, tmp_path):
     """Compose each dataset config, load its source, split it and run its net on a few rows."""
     from hydra import compose, initialize_config_dir
+    from hydra.errors import InstantiationException
     from hydra.utils import instantiate
 
     if config == "cifar10":
@@ -445,9 +446,9 @@ def test_dataset_config_builds(config, tmp_path):
         cfg = compose(config_name=None, overrides=overrides)
     try:
         src = instantiate(cfg.dataset.source)
-    except DataError as exc:
-        if "file not found" in str(exc):
-            pytest.skip(str(exc))
+    except (DataError, InstantiationException) as exc:  # hydra wraps the loader's DataError
+        if "file not found" in str(exc):  # no data root on this machine (CI has one): nothing to build
+            pytest.skip(next(line for line in str(exc).splitlines() if "file not found" in line)[:200])
         raise
     if config == "csv":  # named after its file: the train task fills dataset.name from the source
         assert src.name == "t" and OmegaConf.is_missing(cfg.dataset, "name")
