@@ -1,0 +1,107 @@
+"""Peer libraries' detectors on semiad's own ODDS splits, seed by seed (issue 14's "beat the peers").
+
+Issue 14 lists peer figures (PyOD, DeepOD) from seeds 1-3 of the peers' own splits. This script fits
+those peers on exactly the rows a semiad run uses (the same ``load_split`` as ``semiad train``, so the
+same seed draws the same training part, labeled anomalies and test part), so that semiad's table and
+the peers' can be compared at any number of seeds. The peers are *not* project dependencies: install
+them somewhere else and point ``--peers-path`` at it (appended to ``sys.path``, so the project's own
+numpy / scikit-learn / torch still win):
+
+    pip install --target /work/peers_pkgs pyod==3.6.7
+    pip install --no-deps --target /work/peers_pkgs deepod==0.4.1
+    python scripts/peers_odds.py --peers-path /work/peers_pkgs --seeds 1 2 3 4 5 6 7 8 9 10 \
+        --out outputs/peers/odds.csv
+
+Unsupervised peers (ECOD) fit on the whole training part, as semiad's IForest and OC-SVM do; the
+semi-supervised ones (DeepOD's DeepSAD and DevNet) get the labeled anomalies as y = 1 and every other
+training row as y = 0, with their library defaults. Rows are appended as fits finish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from hydra import compose, initialize_config_dir
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from semiad_cli.cli import CONFIG_DIR
+from semiad_cli.tasks.common import load_split, seed_everything
+
+DATASETS = ["arrhythmia", "cardio", "satellite", "satimage-2", "shuttle", "thyroid"]
+
+
+def build_peer(name: str, seed: int):
+    """A fresh peer detector; imported here so that the script's help works without the peers."""
+    if name == "ecod":
+        from pyod.models.ecod import ECOD
+        return ECOD()
+    if name == "deepod_deepsad":
+        from deepod.models.tabular import DeepSAD
+        return DeepSAD(device="cpu", random_state=seed, verbose=0)
+    if name == "deepod_devnet":
+        from deepod.models.tabular import DevNet
+        return DevNet(device="cpu", random_state=seed, verbose=0)
+    raise SystemExit(f"unknown peer {name!r}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--peers-path", type=Path, required=True, help="where pyod / deepod are installed")
+    ap.add_argument("--datasets", nargs="+", default=DATASETS)
+    ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    ap.add_argument("--peers", nargs="+", default=["ecod", "deepod_deepsad", "deepod_devnet"])
+    ap.add_argument("--ratio-known-anomaly", type=float, default=0.01)
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    sys.path.append(str(args.peers_path))
+    torch.set_num_threads(1)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    new_file = not args.out.exists()
+    done = set()
+    if not new_file:  # rerunning the same command skips the rows already written
+        with open(args.out, newline="") as fh:
+            done = {(r["dataset"], r["seed"], r["peer"]) for r in csv.DictReader(fh)}
+    fields = ["dataset", "seed", "peer", "n_train", "n_labeled", "fit_s", "auroc", "aupr"]
+    with open(args.out, "a", newline="") as fh, initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        if new_file:
+            writer.writeheader()
+        for dataset in args.datasets:
+            for seed in args.seeds:
+                cfg = compose(config_name="train", overrides=[
+                    f"dataset={dataset}", f"seed={seed}", "dataset.split.ratio_pollution=0",
+                    f"dataset.split.ratio_known_anomaly={args.ratio_known_anomaly}"])
+                seed_everything(seed)
+                split, _ = load_split(cfg)
+                X = split.train.X.reshape(len(split.train), -1).astype(np.float64)
+                y_semi = (split.train.semi < 0).astype(int)
+                Xt = split.test.X.reshape(len(split.test), -1).astype(np.float64)
+                for peer in args.peers:
+                    if (dataset, str(seed), peer) in done:
+                        continue
+                    seed_everything(seed)
+                    model = build_peer(peer, seed)
+                    t0 = time.perf_counter()
+                    if peer == "ecod":
+                        model.fit(X)
+                    else:
+                        model.fit(X.astype(np.float32), y_semi)
+                    fit_s = time.perf_counter() - t0
+                    scores = model.decision_function(Xt.astype(np.float32) if peer != "ecod" else Xt)
+                    row = {"dataset": dataset, "seed": seed, "peer": peer, "n_train": len(X),
+                           "n_labeled": int(y_semi.sum()), "fit_s": round(fit_s, 1),
+                           "auroc": round(roc_auc_score(split.test.y, scores), 5),
+                           "aupr": round(average_precision_score(split.test.y, scores), 5)}
+                    writer.writerow(row)
+                    fh.flush()
+                    print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+
+
+if __name__ == "__main__":
+    main()
