@@ -38,6 +38,14 @@ DATASETS = ["arrhythmia", "cardio", "satellite", "satimage-2", "shuttle", "thyro
 
 def build_peer(name: str, seed: int):
     """A fresh peer detector; imported here so that the script's help works without the peers."""
+    try:
+        return _build_peer(name, seed)
+    except ImportError as exc:
+        raise SystemExit(f"{exc}: install the peers into a separate folder (see this script's docstring) "
+                         "and pass it as --peers-path") from exc
+
+
+def _build_peer(name: str, seed: int):
     if name == "ecod":
         from pyod.models.ecod import ECOD
         return ECOD()
