@@ -36,26 +36,32 @@ from semiad_cli.tasks.common import load_split, seed_everything
 DATASETS = ["arrhythmia", "cardio", "satellite", "satimage-2", "shuttle", "thyroid"]
 
 
+def _ecod(seed: int):
+    from pyod.models.ecod import ECOD
+    return ECOD()
+
+
+def _deepod_deepsad(seed: int):
+    from deepod.models.tabular import DeepSAD
+    return DeepSAD(device="cpu", random_state=seed, verbose=0)
+
+
+def _deepod_devnet(seed: int):
+    from deepod.models.tabular import DevNet
+    return DevNet(device="cpu", random_state=seed, verbose=0)
+
+
+#: name -> (factory, semi-supervised); a factory imports its library, so ``--help`` works without them
+PEERS = {"ecod": (_ecod, False), "deepod_deepsad": (_deepod_deepsad, True), "deepod_devnet": (_deepod_devnet, True)}
+
+
 def build_peer(name: str, seed: int):
-    """A fresh peer detector; imported here so that the script's help works without the peers."""
+    """A fresh peer detector, or an exit that names the fix when its library is not installed."""
     try:
-        return _build_peer(name, seed)
+        return PEERS[name][0](seed)
     except ImportError as exc:
         raise SystemExit(f"{exc}: install the peers into a separate folder (see this script's docstring) "
                          "and pass it as --peers-path") from exc
-
-
-def _build_peer(name: str, seed: int):
-    if name == "ecod":
-        from pyod.models.ecod import ECOD
-        return ECOD()
-    if name == "deepod_deepsad":
-        from deepod.models.tabular import DeepSAD
-        return DeepSAD(device="cpu", random_state=seed, verbose=0)
-    if name == "deepod_devnet":
-        from deepod.models.tabular import DevNet
-        return DevNet(device="cpu", random_state=seed, verbose=0)
-    raise SystemExit(f"unknown peer {name!r}")
 
 
 def main() -> None:
@@ -63,7 +69,7 @@ def main() -> None:
     ap.add_argument("--peers-path", type=Path, required=True, help="where pyod / deepod are installed")
     ap.add_argument("--datasets", nargs="+", default=DATASETS)
     ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
-    ap.add_argument("--peers", nargs="+", default=["ecod", "deepod_deepsad", "deepod_devnet"])
+    ap.add_argument("--peers", nargs="+", choices=list(PEERS), default=list(PEERS))
     ap.add_argument("--ratio-known-anomaly", type=float, default=0.01)
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
@@ -82,26 +88,29 @@ def main() -> None:
             writer.writeheader()
         for dataset in args.datasets:
             for seed in args.seeds:
+                todo = [peer for peer in args.peers if (dataset, str(seed), peer) not in done]
+                if not todo:
+                    continue
                 cfg = compose(config_name="train", overrides=[
                     f"dataset={dataset}", f"seed={seed}", "dataset.split.ratio_pollution=0",
                     f"dataset.split.ratio_known_anomaly={args.ratio_known_anomaly}"])
                 seed_everything(seed)
                 split, _ = load_split(cfg)
-                X = split.train.X.reshape(len(split.train), -1).astype(np.float64)
+                # float32 rows for the torch peers, float64 for ECOD (numpy)
+                X = split.train.X.reshape(len(split.train), -1)
+                Xt = split.test.X.reshape(len(split.test), -1)
                 y_semi = (split.train.semi < 0).astype(int)
-                Xt = split.test.X.reshape(len(split.test), -1).astype(np.float64)
-                for peer in args.peers:
-                    if (dataset, str(seed), peer) in done:
-                        continue
+                for peer in todo:
+                    semi_supervised = PEERS[peer][1]
                     seed_everything(seed)
                     model = build_peer(peer, seed)
                     t0 = time.perf_counter()
-                    if peer == "ecod":
-                        model.fit(X)
+                    if semi_supervised:
+                        model.fit(X, y_semi)
                     else:
-                        model.fit(X.astype(np.float32), y_semi)
+                        model.fit(X.astype(np.float64))
                     fit_s = time.perf_counter() - t0
-                    scores = model.decision_function(Xt.astype(np.float32) if peer != "ecod" else Xt)
+                    scores = model.decision_function(Xt if semi_supervised else Xt.astype(np.float64))
                     row = {"dataset": dataset, "seed": seed, "peer": peer, "n_train": len(X),
                            "n_labeled": int(y_semi.sum()), "fit_s": round(fit_s, 1),
                            "auroc": round(roc_auc_score(split.test.y, scores), 5),
