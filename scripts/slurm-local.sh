@@ -188,6 +188,10 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 SchedulerType=sched/backfill
+# Try pending jobs every 2 s (defaults: 60 s main loop, 30 s backfill): a requeued job becomes eligible
+# 10 s after its requeue and otherwise waited up to 30 s more for a pass, a third of each 1-minute slot
+# of the time-limit test (tests/e2e/test_slurm.py).
+SchedulerParameters=sched_interval=2,bf_interval=2
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 ReturnToService=2

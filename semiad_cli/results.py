@@ -1,8 +1,10 @@
-"""The run folder: resolved config, metrics (JSON + CSV), scores, status. Every write is atomic."""
+"""The run folder: resolved config, metrics (JSON + CSV), scores, status. Every write is atomic (a rename),
+except the epoch lines ``HistoryFile`` appends to ``history.csv`` during training (one ``write`` call each)."""
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from pathlib import Path
@@ -78,18 +80,22 @@ def write_scores(path: Path, test: Part, scores: np.ndarray, parts: dict[str, np
     atomic_write(Path(path), lambda tmp: frame.to_csv(tmp, index=False))
 
 
-def write_history(run_dir: Path, history: list[dict[str, float]]) -> None:
-    """``history.csv``: one row per epoch (epoch, loss terms, val_loss, lr, seconds), header only without epochs.
-
-    Rewritten whole (atomically) from the trainer's history after every epoch: an interrupted run
-    keeps every finished epoch, and a resumed one, whose history comes from its checkpoint, never
-    repeats an epoch.
-    """
+def history_columns(history: list[dict[str, float]]) -> list[str]:
+    """``history.csv``'s columns: epoch, the loss terms in the trainer's order, then ``HISTORY_LAST``."""
     keys: list[str] = []
     for row in history:
         keys += [k for k in row if k not in keys]
     middle = [k for k in keys if k != "epoch" and k not in HISTORY_LAST]
-    columns = ["epoch", *middle, *(k for k in HISTORY_LAST if k in keys)] if keys else list(HISTORY_EMPTY)
+    return ["epoch", *middle, *(k for k in HISTORY_LAST if k in keys)] if keys else list(HISTORY_EMPTY)
+
+
+def write_history(run_dir: Path, history: list[dict[str, float]]) -> None:
+    """``history.csv``: one row per epoch (epoch, loss terms, val_loss, lr, seconds), header only without epochs.
+
+    Written whole (atomically) from the trainer's history; during training ``HistoryFile`` keeps it up
+    to date epoch by epoch.
+    """
+    columns = history_columns(history)
 
     def write(tmp: Path) -> None:
         with open(tmp, "w", newline="") as handle:
@@ -98,6 +104,38 @@ def write_history(run_dir: Path, history: list[dict[str, float]]) -> None:
             writer.writerows(history)
 
     atomic_write(Path(run_dir) / HISTORY_CSV, write)
+
+
+class HistoryFile:
+    """``history.csv`` kept in step with a training run's history, after every epoch, in constant time.
+
+    Rewriting the whole file after every epoch cost 0.7-1.5 ms an epoch at 10-100 epochs, as much as a
+    Deep SAD epoch on an ODDS set, and grew with the run (30 ms at 7000 epochs, four times the epoch).
+    ``update`` appends the newest epoch as one line, in one ``write`` call, when the file holds every
+    earlier epoch of this same history list under the same columns; otherwise (the first call, a resumed
+    run whose history came from its checkpoint, a new column) it rewrites the file whole and atomically.
+    An interrupted run so keeps every finished epoch, and a resumed one never repeats an epoch.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        self._history: list[dict[str, float]] | None = None  # the list whose rows the file holds
+        self._rows = 0
+        self._columns: list[str] = []
+
+    def update(self, history: list[dict[str, float]]) -> None:
+        """Bring the file up to ``history`` (called with the trainer's own list after each epoch)."""
+        newest = history[-1] if history else None
+        if (newest is not None and history is self._history and len(history) == self._rows + 1
+                and all(k in self._columns for k in newest)):
+            line = io.StringIO()
+            csv.DictWriter(line, fieldnames=self._columns, extrasaction="ignore").writerow(newest)
+            with open(self.run_dir / HISTORY_CSV, "a", newline="") as handle:
+                handle.write(line.getvalue())
+            self._rows += 1
+            return
+        write_history(self.run_dir, history)
+        self._history, self._rows, self._columns = history, len(history), history_columns(history)
 
 
 def write_config(run_dir: Path, cfg: DictConfig) -> None:

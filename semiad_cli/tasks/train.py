@@ -78,8 +78,10 @@ def _fit_and_score(cfg: DictConfig, out_dir: Path, split: Split, load_seconds: f
     trainer, model, train, val, n_synthetic = (prepared.trainer, prepared.model, prepared.train, prepared.val,
                                                prepared.n_synthetic)
 
+    history_file = results.HistoryFile(out_dir)
+
     def on_epoch_end(record: dict[str, float]) -> None:
-        results.write_history(out_dir, trainer.history)
+        history_file.update(trainer.history)
         tracker.log_epoch(record)
 
     trainer.on_epoch_end = on_epoch_end

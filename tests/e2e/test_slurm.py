@@ -143,7 +143,9 @@ def test_a_job_past_its_time_limit_is_requeued_and_continues(tmp_path):
     with 10 s, 20 to 50 s after the start. (With 30 s it can come at once, before submitit has set its
     handler, and the default action of SIGUSR2 kills the job.)
     """
-    sweep, epochs = tmp_path / "sweep", 8000  # about 50 s of training on an idle core: never done in one slot
+    # about 105 s of training on an idle core (4.2 ms an epoch): never done in the first slot, which is
+    # signalled 20-50 s after its start, even on a core twice as fast; each later slot trains about 44 s
+    sweep, epochs = tmp_path / "sweep", 25000
     proc = start_sweep(sweep, "hydra.launcher.signal_delay_s=10", "hydra.launcher.max_num_timeout=20",
                        f"trainer.max_epochs={epochs}", "trainer.checkpoint_every=1000", "trainer.num_threads=1",
                        "seed=1", timeout_min=1)

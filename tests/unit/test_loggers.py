@@ -25,6 +25,41 @@ def test_history_csv_orders_columns_and_keeps_every_epoch(tmp_path: Path) -> Non
     assert frame.to_dict("records") == history
 
 
+def _epoch(n: int, **extra: float) -> dict[str, float]:
+    return {"loss": 1.0 / n, "rec": 0.5 / n, "epoch": n, "steps": 4, "lr": 1e-3, "seconds": 0.01 * n, **extra}
+
+
+def test_history_file_appends_epochs_and_ends_as_the_whole_rewrite(tmp_path: Path) -> None:
+    """Epoch by epoch, the appended file is byte for byte what one whole write of the history gives."""
+    live, whole = tmp_path / "live", tmp_path / "whole"
+    file = results.HistoryFile(live)
+    history: list[dict[str, float]] = []
+    for n in range(1, 6):
+        history.append(_epoch(n))
+        file.update(history)
+        results.write_history(whole, history)
+        assert (live / results.HISTORY_CSV).read_text() == (whole / results.HISTORY_CSV).read_text()
+    # a column that appears late (validation from epoch 6 on) rewrites the file with the new header
+    history.append(_epoch(6, val_loss=0.3))
+    file.update(history)
+    results.write_history(whole, history)
+    assert (live / results.HISTORY_CSV).read_text() == (whole / results.HISTORY_CSV).read_text()
+    assert pd.read_csv(live / results.HISTORY_CSV)["epoch"].tolist() == [1, 2, 3, 4, 5, 6]
+
+
+def test_history_file_rewrites_for_a_resumed_history(tmp_path: Path) -> None:
+    """A resumed run's history comes from its checkpoint (epochs 1-2) while the file may hold more
+    (1-4, written before the kill): the first update rewrites it, so no epoch is repeated or kept twice."""
+    results.write_history(tmp_path, [_epoch(n) for n in range(1, 5)])
+    resumed = [_epoch(1), _epoch(2), _epoch(3)]  # 1-2 from the checkpoint, 3 trained again
+    file = results.HistoryFile(tmp_path)
+    file.update(resumed)
+    assert pd.read_csv(tmp_path / results.HISTORY_CSV)["epoch"].tolist() == [1, 2, 3]
+    other = [_epoch(1)]  # another list (a new fit in this process): rewritten, not appended to
+    file.update(other)
+    assert pd.read_csv(tmp_path / results.HISTORY_CSV)["epoch"].tolist() == [1]
+
+
 def test_run_without_epochs_writes_a_header_only_history(tmp_path: Path) -> None:
     results.write_history(tmp_path, [])
     assert (tmp_path / results.HISTORY_CSV).read_text().splitlines() == ["epoch,loss,lr,seconds"]
