@@ -1,12 +1,13 @@
 """How much each part of a model's score ranks on its own, next to a linear reconstruction baseline.
 
 For issue 14's "take the method apart": a run's ``scores.csv`` holds the score and every part a model
-reports (EDE: ``score_rec`` and ``score_znorm``). This script reads every completed run of a sweep folder,
-computes the test AUROC of the score and of each part alone, and fits PCA on the same training rows the
-run used (its own resolved ``config.yaml`` through ``load_split``; the training normals and unlabeled
-rows, not the labeled anomalies), keeping the components that explain ``--pca-variance`` of their
-variance; the PCA baseline scores a test row by its squared reconstruction error. If a model's
-reconstruction part ranks no better than PCA's, a deeper decoder is not what limits it on that set.
+reports (EDE: ``score_rec`` and ``score_znorm``). This script reads every completed run of a sweep
+folder and computes the test AUROC of the score and of each part alone, averaged over the runs of each
+dataset and normal class. Beside them it fits PCA on the same training rows the run used (its own
+resolved ``config.yaml`` through ``load_split``; normal and unlabeled rows, not the labeled anomalies),
+keeping the components that explain ``--pca-variance`` of their variance, and scores each test row by
+its squared reconstruction error: where a model's reconstruction part ranks no better than PCA's, its
+decoder adds nothing on that set that a linear reconstruction does not have.
 
     python scripts/score_parts.py outputs/multiruns/odds_paper --model EDE
 """
@@ -57,17 +58,24 @@ def main() -> None:
     ap.add_argument("--model", default="EDE", help="the model's class, as metrics.json names it")
     ap.add_argument("--pca-variance", type=float, default=0.9, help="variance PCA keeps (0-1)")
     args = ap.parse_args()
-    rows: dict[str, list[dict[str, float]]] = defaultdict(list)
+    rows: dict[tuple[str, str], list[dict[str, float]]] = defaultdict(list)
     for path in sorted(args.sweep.glob("*/metrics.json")):
         metrics = json.loads(path.read_text())
         if metrics.get("model") != args.model or metrics.get("status") != "completed":
             continue
-        rows[str(metrics["dataset"])].append(run_row(path.parent, args.pca_variance))
+        normal = ",".join(str(c) for c in metrics.get("normal_classes") or [])
+        rows[(str(metrics["dataset"]), normal)].append(run_row(path.parent, args.pca_variance))
     if not rows:
         raise SystemExit(f"no completed {args.model} run with scores.csv under {args.sweep}")
-    table = pd.DataFrame({name: pd.DataFrame(r).mean() for name, r in rows.items()}).T
-    table.insert(0, "runs", [len(rows[name]) for name in table.index])
+    keys = sorted(rows)
+    table = pd.DataFrame([pd.DataFrame(rows[key]).mean() for key in keys],
+                         index=pd.MultiIndex.from_tuples(keys, names=["dataset", "normal"]))
+    table.insert(0, "runs", [len(rows[key]) for key in keys])
     print(table.round(1).to_markdown())
+    if len({d for d, _ in keys}) < len(keys):  # several normal classes per dataset: their mean too
+        means = table.groupby(level="dataset").mean()
+        means["runs"] = table.groupby(level="dataset")["runs"].sum()
+        print(means.round(1).to_markdown())
 
 
 if __name__ == "__main__":
