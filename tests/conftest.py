@@ -9,6 +9,7 @@ test: the console script writing a run folder, signals and SIGKILL, output to a 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -26,6 +27,14 @@ from hydra.core.hydra_config import HydraConfig
 from semiad_cli.cli import CONFIG_DIR
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def load_script(name: str):
+    """``scripts/<name>.py`` as a module (the scripts are not a package): its functions under test."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "score_parts.py"
+from tests.conftest import load_script
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("score_parts", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("score_parts")
 
 
 def test_pca_error_is_the_squared_distance_to_the_training_line():

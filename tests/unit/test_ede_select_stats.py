@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "ede_select_stats.py"
+from tests.conftest import load_script
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("ede_select_stats", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("ede_select_stats")
 
 
 def _stats(rng, n, rec, znorm):
