@@ -97,7 +97,8 @@ def submitted_job(sweep: Path, proc: subprocess.Popen, timeout: float = 120) -> 
 
 def wait_for(proc: subprocess.Popen, sweep: Path, job: str, timeout: float = 600) -> str:
     """The submitting process's output once the sweep ends. A requeued job waits ``cred_expire`` seconds
-    before it starts again (10 s on the cluster of scripts/slurm-local.sh, 120 s by default); releasing it
+    before it starts again (10 s on the cluster of scripts/slurm-local.sh, 120 s by default), then waits for
+    the next scheduling pass (every 2 s there, 30-60 s by default); releasing it
     earlier with ``scontrol update StartTime=now`` gets it killed ("Job credential revoked")."""
     try:
         proc.wait(timeout=timeout)
