@@ -77,7 +77,7 @@ def _run_task(task, cfg: DictConfig):
         except SemiadError as err:  # another run's folder: say so, but write nothing into it
             if multirun:
                 log.error("job failed: %s", err)
-                if job is not None:
+                if job is not None and not job.refused():  # refused: its sweep.csv row stays
                     job.outcome = {"status": "failed", "error": str(err)}
                 return None
             print(f"semiad: error: {err}", file=sys.stderr)

@@ -61,6 +61,24 @@ def test_a_completed_run_folder_is_reused_only_with_overwrite(tmp_path: Path, cl
     assert metrics["status"] == "completed" and metrics["seed"] == 2
 
 
+def test_a_sweep_started_again_without_resume_keeps_its_rows_and_names_resume(tmp_path: Path, cli_inproc) -> None:
+    """The same sweep command a second time (without +resume=true) trains nothing, says how to continue
+    the sweep, and leaves sweep.csv saying that its jobs completed."""
+    sweep_dir = tmp_path / "sweep"
+    args = ("train", "--multirun", *QUICK, "seed=1,2", f"hydra.sweep.dir={sweep_dir}")
+    assert cli_inproc(*args).returncode == 0
+    rows = pd.read_csv(sweep_dir / "sweep.csv")
+    assert rows["status"].tolist() == ["completed", "completed"]
+    before = snapshot(sweep_dir / "0")
+
+    again = cli_inproc(*args)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "add +resume=true to continue the sweep" in again.out + again.err
+    assert pd.read_csv(sweep_dir / "sweep.csv").equals(rows)
+    for name in ("metrics.json", "config.yaml", "scores.csv", "history.csv", "checkpoints/last.pt"):
+        assert (sweep_dir / "0" / name).read_bytes() == before[name], name
+
+
 def test_an_unusable_run_folder_is_one_line_before_hydra_starts(tmp_path: Path, capsys) -> None:
     from semiad_cli.cli import main
 
