@@ -20,7 +20,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from semiad_cli import __version__, schemas
-from semiad_cli.errors import SemiadError
+from semiad_cli.errors import CompletedRunError, SemiadError
 
 log = logging.getLogger("semiad_cli.cli")
 
@@ -77,7 +77,7 @@ def _run_task(task, cfg: DictConfig):
         except SemiadError as err:  # another run's folder: say so, but write nothing into it
             if multirun:
                 log.error("job failed: %s", err)
-                if job is not None and not job.refused():  # refused: its sweep.csv row stays
+                if job is not None and not (isinstance(err, CompletedRunError) and job.refused()):
                     job.outcome = {"status": "failed", "error": str(err)}
                 return None
             print(f"semiad: error: {err}", file=sys.stderr)

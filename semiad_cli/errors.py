@@ -34,6 +34,10 @@ class RunFolderError(SemiadError):
     """The run folder is in use by another run, or holds a completed run that would be overwritten."""
 
 
+class CompletedRunError(RunFolderError):
+    """The run folder holds a completed run that would be overwritten (``overwrite=true`` replaces it)."""
+
+
 def check_range(name: str, value: float, low: float | None = None, high: float | None = None) -> None:
     """Raise ``ConfigError`` naming the key when ``value`` is outside ``[low, high]``."""
     if value is None:

@@ -23,7 +23,7 @@ from filelock import FileLock, Timeout
 
 from semiad_cli import results
 from semiad_cli.atomic import write_text_atomic
-from semiad_cli.errors import RunFolderError
+from semiad_cli.errors import CompletedRunError, RunFolderError
 from semiad_cli.failures import unwritable_folder
 
 LOCK_FILE = ".semiad.lock"
@@ -38,7 +38,7 @@ def _key(run_dir: Path | str) -> Path:
 
 def _refuse_completed(run_dir: Path, overwrite: bool) -> None:
     if not overwrite and results.task_completed(run_dir):
-        raise RunFolderError(f"{run_dir} holds a completed run; a new run would overwrite it: choose another "
+        raise CompletedRunError(f"{run_dir} holds a completed run; a new run would overwrite it: choose another "
                              f"hydra.run.dir, or pass overwrite=true to replace it")
 
 

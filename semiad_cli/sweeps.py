@@ -212,10 +212,11 @@ class SweepJob:
         return metrics
 
     def refused(self) -> bool:
-        """This job's folder holds a completed run and the sweep was started again without ``+resume=true``:
-        say how to continue the sweep, and keep the row the sweep's books hold for the job (the job did
-        nothing, its run is still there). False when there is no such row: the refusal is recorded."""
-        if not results.task_completed(self.out_dir) or not self._row_path().is_file():
+        """The job was refused because its folder holds a completed run (the sweep was started again
+        without ``+resume=true``): say how to continue the sweep, and keep the row the sweep's books hold
+        for the job (the job did nothing; its run is still there). False when there is no such row: the
+        refusal is then recorded as a failed job."""
+        if not self._row_path().is_file():
             return False
         log.error("job %d: %s holds this sweep's completed run; add +resume=true to continue the sweep (finished "
                   "jobs are kept), or overwrite=true to train them again", self.num, self.out_dir)
