@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     from semiad_cli.failures import output_folder_problem
     from semiad_cli.overrides import check_evaluate_overrides, check_group_choices, check_overrides, resume_args
     from semiad_cli.stacking import launcher_problem
-    from semiad_cli.sweeps import missing_plugin
+    from semiad_cli.sweeps import finished_sweep_problem, missing_plugin
 
     args = argv[1:]
     composing.clear()  # the pre-flight checks below share one composition of these arguments
@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     problem = ((check_evaluate_overrides(args, CONFIG_DIR) if command == "evaluate" else None)
                or missing_plugin(args) or check_group_choices(args, CONFIG_DIR)
                or check_overrides(command, args, CONFIG_DIR) or output_folder_problem(command, args, CONFIG_DIR)
-               or launcher_problem(command, args, CONFIG_DIR))
+               or launcher_problem(command, args, CONFIG_DIR) or finished_sweep_problem(command, args, CONFIG_DIR))
     if problem:
         print(f"semiad: error: {problem}", file=sys.stderr)
         return 2

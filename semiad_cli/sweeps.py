@@ -267,6 +267,36 @@ class SweepJob:
         return row["objective"]
 
 
+def finished_sweep_problem(config_name: str, overrides: list[str], config_dir: str) -> str | None:
+    """One line when a ``--multirun`` would start again in a sweep folder whose job 0 holds a completed run,
+    without ``+resume=true`` or ``overwrite=true``; else None.
+
+    Every job of that sweep would be refused (one run per folder), but only after Hydra has written the
+    job's ``.hydra/`` record into the completed run's folder, where ``semiad table`` reads the model's
+    name. Checked up front, nothing is written. Only with the default ``hydra.sweep.subdir``
+    (``${hydra.job.num}``): job 0 is then always that folder.
+    """
+    from omegaconf import OmegaConf
+
+    from semiad_cli.composing import compose_plain
+
+    if config_name != "train" or not any(a in ("-m", "--multirun") for a in overrides):
+        return None
+    try:
+        cfg = compose_plain(config_name, overrides, config_dir)
+        sweep_dir = OmegaConf.select(cfg, "hydra.sweep.dir")
+        subdir = cfg.hydra.sweep._get_node("subdir")._value()  # unresolved: there is no job number yet
+    except Exception:  # noqa: BLE001 - composition problems are reported elsewhere
+        return None
+    if cfg.get(RESUME_KEY) or cfg.get("overwrite") is True or not sweep_dir or subdir != "${hydra.job.num}":
+        return None
+    if not results.task_completed(Path(str(sweep_dir)) / "0"):
+        return None
+    return (f"hydra.sweep.dir={sweep_dir} holds a finished sweep (job 0 completed): add +resume=true to continue "
+            "it (finished jobs are kept), overwrite=true to train every job again, or choose another "
+            "hydra.sweep.dir")
+
+
 def objective(metrics: dict | None) -> float | None:
     """What the sweeper gets back: the objective, None for a failed job.
 

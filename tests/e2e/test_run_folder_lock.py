@@ -47,13 +47,10 @@ def test_a_completed_run_folder_is_reused_only_with_overwrite(tmp_path: Path, cl
     assert f"{run_dir.resolve()} holds a completed run" in line and "overwrite=true" in line
     assert snapshot(run_dir) == before  # nothing written: not even Hydra's .hydra/ record
 
-    # a sweep job in that folder (job 0 of hydra.sweep.dir) is refused the same way and recorded as failed
-    sweep = cli_inproc("train", "--multirun", *QUICK, "seed=3", f"hydra.sweep.dir={run_dir.parent}")
-    assert sweep.returncode == 0, sweep.stderr[-2000:]
-    row = pd.read_csv(run_dir.parent / "sweep.csv").iloc[0]
-    assert row["status"] == "failed" and "holds a completed run" in row["error"]
-    for name in ("metrics.json", "config.yaml", "scores.csv", "checkpoints/last.pt"):
-        assert (run_dir / name).read_bytes() == before[name], name
+    # a sweep whose job 0 would run in that folder is refused before Hydra writes into it
+    line = one_line_error(cli_inproc("train", "--multirun", *QUICK, "seed=3", f"hydra.sweep.dir={run_dir.parent}"))
+    assert f"hydra.sweep.dir={run_dir.parent} holds a finished sweep" in line and "+resume=true" in line
+    assert snapshot(run_dir) == before and not (run_dir.parent / "sweep.csv").exists()
 
     again = cli_inproc("train", *QUICK, "seed=2", "overwrite=true", f"hydra.run.dir={run_dir}")
     assert again.returncode == 0, again.stderr[-2000:]
@@ -61,22 +58,32 @@ def test_a_completed_run_folder_is_reused_only_with_overwrite(tmp_path: Path, cl
     assert metrics["status"] == "completed" and metrics["seed"] == 2
 
 
-def test_a_sweep_started_again_without_resume_keeps_its_rows_and_names_resume(tmp_path: Path, cli_inproc) -> None:
-    """The same sweep command a second time (without +resume=true) trains nothing, says how to continue
-    the sweep, and leaves sweep.csv saying that its jobs completed."""
+def test_a_sweep_started_again_without_resume_is_one_line_and_writes_nothing(tmp_path: Path, cli_inproc) -> None:
+    """The same sweep command a second time (without +resume=true): refused up front, nothing written,
+    not even Hydra's .hydra/ record or a log line in the completed runs' folders."""
     sweep_dir = tmp_path / "sweep"
     args = ("train", "--multirun", *QUICK, "seed=1,2", f"hydra.sweep.dir={sweep_dir}")
     assert cli_inproc(*args).returncode == 0
-    rows = pd.read_csv(sweep_dir / "sweep.csv")
-    assert rows["status"].tolist() == ["completed", "completed"]
-    before = snapshot(sweep_dir / "0")
+    before = snapshot(sweep_dir)
+    line = one_line_error(cli_inproc(*args))
+    assert "holds a finished sweep (job 0 completed): add +resume=true" in line
+    assert snapshot(sweep_dir) == before
+    assert cli_inproc(*args, "+resume=true").returncode == 0  # what the line says to do
+    assert pd.read_csv(sweep_dir / "sweep.csv")["reused"].tolist() == [True, True]
 
+
+def test_a_refused_job_of_a_sweep_keeps_its_row(tmp_path: Path, cli_inproc) -> None:
+    """Job 0 failed, job 1 completed: the sweep again without +resume=true runs job 0, refuses job 1 over
+    its completed run, and keeps job 1's row (it was rewritten as failed) with a line naming +resume=true."""
+    sweep_dir = tmp_path / "sweep"
+    args = ("train", "--multirun", *QUICK, "dataset.split.normal_class=99,0", f"hydra.sweep.dir={sweep_dir}")
+    assert cli_inproc(*args).returncode == 0
+    rows = pd.read_csv(sweep_dir / "sweep.csv")
+    assert rows["status"].tolist() == ["failed", "completed"]
     again = cli_inproc(*args)
     assert again.returncode == 0, again.stderr[-2000:]
-    assert "add +resume=true to continue the sweep" in again.out + again.err
-    assert pd.read_csv(sweep_dir / "sweep.csv").equals(rows)
-    for name in ("metrics.json", "config.yaml", "scores.csv", "history.csv", "checkpoints/last.pt"):
-        assert (sweep_dir / "0" / name).read_bytes() == before[name], name
+    assert "job 1: " in again.out + again.err and "add +resume=true to continue the sweep" in again.out + again.err
+    assert pd.read_csv(sweep_dir / "sweep.csv")["status"].tolist() == ["failed", "completed"]
 
 
 def test_an_unusable_run_folder_is_one_line_before_hydra_starts(tmp_path: Path, capsys) -> None:
