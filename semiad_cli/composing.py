@@ -32,6 +32,14 @@ def compose_config(config_name: str, overrides: tuple[str, ...], config_dir: str
         GlobalHydra.instance().clear()
 
 
+MULTIRUN_FLAGS = ("-m", "--multirun")
+
+
+def is_multirun(args: list[str]) -> bool:
+    """Whether these command-line arguments start a sweep (``-m`` / ``--multirun``)."""
+    return any(a in MULTIRUN_FLAGS for a in args)
+
+
 def compose_plain(config_name: str, overrides: list[str], config_dir: str) -> DictConfig:
     """``compose_config`` of the arguments without their flags and sweep values (``seed=1,2``): what every
     job of a sweep shares, and a single run's whole config. Raises what parsing or composing raises."""

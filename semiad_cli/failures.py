@@ -137,11 +137,11 @@ def output_folder_problem(config_name: str, overrides: list[str], config_dir: st
     """
     from omegaconf import OmegaConf
 
-    from semiad_cli.composing import compose_plain
+    from semiad_cli.composing import MULTIRUN_FLAGS, compose_plain, is_multirun
 
     flags = [a for a in overrides if a.startswith("-")]
-    multirun = any(a in ("-m", "--multirun") for a in flags)
-    if any(a not in ("-m", "--multirun") for a in flags) or not (Path(config_dir) / f"{config_name}.yaml").is_file():
+    multirun = is_multirun(flags)
+    if any(a not in MULTIRUN_FLAGS for a in flags) or not (Path(config_dir) / f"{config_name}.yaml").is_file():
         return None  # --cfg, --help, --info …: Hydra prints and writes nothing
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     try:

@@ -10,6 +10,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from semiad_cli import schemas
+from semiad_cli.composing import is_multirun
 from semiad_cli.failures import config_error_line
 from semiad_cli.results import task_completed
 
@@ -65,7 +66,7 @@ def resume_args(args: list[str], config_dir: str) -> list[str]:
     given = [a for a in args if a.startswith("resume_from=")]
     if not given:
         return args
-    if any(a in ("-m", "--multirun") for a in args):
+    if is_multirun(args):
         raise ConfigError("resume_from resumes one run; it cannot be combined with --multirun")
     run_dir = Path(given[-1].partition("=")[2]).expanduser().resolve()
     saved = run_dir / ".hydra" / "overrides.yaml"

@@ -62,9 +62,9 @@ def launcher_problem(config_name: str, overrides: list[str], config_dir: str) ->
     before Hydra starts (Hydra reports a launcher's own error with a traceback)."""
     from omegaconf import OmegaConf
 
-    from semiad_cli.composing import compose_plain
+    from semiad_cli.composing import compose_plain, is_multirun
 
-    if not any(a in ("-m", "--multirun") for a in overrides):
+    if not is_multirun(overrides):
         return None
     try:
         launcher = OmegaConf.select(compose_plain(config_name, overrides, config_dir), "hydra.launcher")

@@ -278,14 +278,14 @@ def finished_sweep_problem(config_name: str, overrides: list[str], config_dir: s
     """
     from omegaconf import OmegaConf
 
-    from semiad_cli.composing import compose_plain
+    from semiad_cli.composing import compose_plain, is_multirun
 
-    if config_name != "train" or not any(a in ("-m", "--multirun") for a in overrides):
+    if config_name != "train" or not is_multirun(overrides):
         return None
     try:
         cfg = compose_plain(config_name, overrides, config_dir)
         sweep_dir = OmegaConf.select(cfg, "hydra.sweep.dir")
-        subdir = cfg.hydra.sweep._get_node("subdir")._value()  # unresolved: there is no job number yet
+        subdir = OmegaConf.to_container(cfg.hydra.sweep)["subdir"]  # unresolved: there is no job number yet
     except Exception:  # noqa: BLE001 - composition problems are reported elsewhere
         return None
     if cfg.get(RESUME_KEY) or cfg.get("overwrite") is True or not sweep_dir or subdir != "${hydra.job.num}":

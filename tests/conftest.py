@@ -27,6 +27,7 @@ from hydra.core.hydra_config import HydraConfig
 from semiad_cli.cli import CONFIG_DIR
 
 REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 def load_script(name: str):
@@ -35,7 +36,6 @@ def load_script(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 @pytest.fixture
