@@ -77,6 +77,9 @@ class TorchDetector(Detector, nn.Module):
     # False where benchmarks/stacked.py measured K stacked seeds slower than K separate fits on a CPU:
     # hydra/launcher=stacked then trains the seeds one after another there (training/stacked.py)
     stacks_on_cpu: bool = True
+    # True where ``loss`` reduces over trailing axes only, so that it takes the stacked trainer's ``[K, b, ...]``
+    # batches directly and returns ``[K]`` losses (training/stacked_layers.py: no ``vmap`` for MLPs)
+    loss_takes_seed_axis: bool = False
 
     def __init__(self) -> None:
         nn.Module.__init__(self)

@@ -33,12 +33,12 @@ def targets(semi: torch.Tensor) -> torch.Tensor:
 
 def hinge_loss(f: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """mean(max(0, 1 − t·f)) for outputs ``f`` and ±1 targets ``t``, both ``(b,)``."""
-    return F.relu(1.0 - t * f).mean()
+    return F.relu(1.0 - t * f).mean(dim=-1)
 
 
 def bce_loss(f: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy of σ(f) against normal = 1, anomaly = 0 (computed from logits, stably)."""
-    return F.binary_cross_entropy_with_logits(f, (t + 1.0) / 2.0)
+    return F.binary_cross_entropy_with_logits(f, (t + 1.0) / 2.0, reduction="none").mean(dim=-1)
 
 
 class Classifier(TorchDetector):
@@ -60,6 +60,7 @@ class Classifier(TorchDetector):
     # d-500-500-1 at batch 1024 is arithmetic-bound: 10 seeds stacked took 10.9-11.7x one seed's epoch on a
     # CPU at 1 thread (benchmarks/README.md), so the stacked launcher trains them one after another there
     stacks_on_cpu = False
+    loss_takes_seed_axis = True
 
     def __init__(self, *, net: NetSpec, loss: str = "hinge") -> None:
         super().__init__()
@@ -71,15 +72,15 @@ class Classifier(TorchDetector):
         self.head_ = nn.Identity() if int(net.rep_dim) == 1 else nn.Linear(int(net.rep_dim), 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Raw output f(x), shape ``(b,)``."""
-        return self.head_(self.body_(x)).reshape(len(x))
+        """Raw output f(x), shape ``(b,)`` (``[K, b]`` for the stacked trainer's ``[K, b, ...]`` batches)."""
+        return self.head_(self.body_(x)).squeeze(-1)
 
     def loss(self, x: torch.Tensor, semi: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         f = self(x)
         t = targets(semi)
         total = hinge_loss(f, t) if self.loss_name == "hinge" else bce_loss(f, t)
         with torch.no_grad():  # both losses decide "normal" at f > 0
-            err = ((f > 0) != (t > 0)).float().mean()
+            err = ((f > 0) != (t > 0)).float().mean(dim=-1)
         return total, {"error_rate": err}
 
     def score_batch(self, x: torch.Tensor) -> torch.Tensor:

@@ -100,6 +100,8 @@ class DeepSAD(TorchDetector):
     Scores: ‖φ(x) − c‖², higher = more anomalous.
     """
 
+    loss_takes_seed_axis = True
+
     def __init__(self, *, net: NetSpec, eta: float = 1.0, eps: float = 1e-6, use_labels: bool = True,
                  center_eps: float = 0.1, pretrain_epochs: int = 0, pretrain_lr: float = 1e-4,
                  pretrain_weight_decay: float = 0.5e-6, pretrain_batch_size: int = 128,
@@ -177,7 +179,7 @@ class DeepSAD(TorchDetector):
 
     # ------------------------------------------------------------------ loss and score
     def _dist(self, x: torch.Tensor) -> torch.Tensor:
-        return ((self.encoder_(x) - self.c_) ** 2).sum(dim=1)
+        return ((self.encoder_(x) - self.c_) ** 2).sum(dim=-1)
 
     def _check_center(self) -> None:
         # Checked where scores are asked for, not in ``loss``: the trainer sets c before the first step, and
@@ -189,7 +191,7 @@ class DeepSAD(TorchDetector):
         dist = self._dist(x)
         labels = semi if self.use_labels else torch.zeros_like(semi)
         losses = deep_sad_loss(dist, labels, self.eta, self.eps)
-        return losses.mean(), {"dist": dist.detach().mean()}
+        return losses.mean(dim=-1), {"dist": dist.detach().mean(dim=-1)}
 
     def score_batch(self, x: torch.Tensor) -> torch.Tensor:
         self._check_center()

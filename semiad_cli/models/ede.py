@@ -32,12 +32,12 @@ CONSISTENCY = ("mean", "sum")
 
 
 def safe_norm(z: torch.Tensor) -> torch.Tensor:
-    """Row-wise L2 norm whose gradient at ``z = 0`` is 0 instead of NaN.
+    """L2 norm over the last axis whose gradient at ``z = 0`` is 0 instead of NaN.
 
     ``torch.linalg.vector_norm`` masks the zero-norm rows in its backward (tested), in one op
     where ``sqrt((z * z).sum())`` with guards took seven.
     """
-    return torch.linalg.vector_norm(z, dim=1)
+    return torch.linalg.vector_norm(z, dim=-1)
 
 
 def ede_losses(x: torch.Tensor, x_hat: torch.Tensor, z: torch.Tensor, z_hat: torch.Tensor, semi: torch.Tensor,
@@ -49,24 +49,28 @@ def ede_losses(x: torch.Tensor, x_hat: torch.Tensor, z: torch.Tensor, z_hat: tor
     ``anomaly_reconstruction``: ``input`` reconstructs labeled anomalies like normals, ``skip``
     leaves them out of L_rec (mean over the other rows), ``noise`` uses ``noise_target`` (same
     shape as ``x``) as their target.
+
+    The batch axis is ``semi``'s last; leading axes (the stacked trainer's seeds: ``semi`` ``[K, b]``,
+    ``x`` ``[K, b, ...]``, codes ``[K, b, d]``) are kept, so each term is then ``[K]``.
     """
     anomalous = semi == KNOWN_ANOMALY
+    batch_dims = semi.dim()
     if anomaly_reconstruction == "noise":
         if noise_target is None:
             raise ValueError("anomaly_reconstruction='noise' needs a noise_target")
-        target = torch.where(anomalous.view(-1, *([1] * (x.dim() - 1))), noise_target, x)
+        target = torch.where(anomalous.view(*anomalous.shape, *([1] * (x.dim() - batch_dims))), noise_target, x)
     else:
         target = x
-    rec = ((x_hat - target) ** 2).flatten(1).sum(dim=1)
+    rec = ((x_hat - target) ** 2).flatten(batch_dims).sum(dim=-1)
     if anomaly_reconstruction == "skip":
         keep = (~anomalous).to(rec.dtype)
-        l_rec = (rec * keep).sum() / keep.sum().clamp_min(1.0)
+        l_rec = (rec * keep).sum(dim=-1) / keep.sum(dim=-1).clamp_min(1.0)
     else:
-        l_rec = rec.mean()
+        l_rec = rec.mean(dim=-1)
     norm = safe_norm(z_hat)
-    l_ent = torch.where(anomalous, 1.0 / (norm + eps), norm).mean()
+    l_ent = torch.where(anomalous, 1.0 / (norm + eps), norm).mean(dim=-1)
     sq = (z_hat - z) ** 2
-    l_con = sq.mean() if consistency == "mean" else sq.sum(dim=1).mean()
+    l_con = sq.mean(dim=(-2, -1)) if consistency == "mean" else sq.sum(dim=-1).mean(dim=-1)
     return {"rec": l_rec, "ent": l_ent, "con": l_con}
 
 
@@ -98,6 +102,8 @@ class EDE(TorchDetector):
 
     Scores: higher = more anomalous; ``score_parts`` gives ``rec`` (Σ_j squared error) and ``znorm``.
     """
+
+    loss_takes_seed_axis = True
 
     def __init__(self, *, net: NetSpec, shared_encoder: bool = False, lambda_ent: float = 1.0,
                  lambda_con: float = 1.0, eps: float = 1e-6, anomaly_reconstruction: str = "noise",

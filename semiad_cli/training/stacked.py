@@ -1,9 +1,12 @@
 """K seeds of one configuration trained as one vectorized model (``hydra/launcher=stacked``).
 
 On this project's small MLPs one optimizer step is mostly per-op overhead; stacking the K seeds'
-parameters along a new first axis (as ``torch.func.stack_module_state`` does) and calling the model's
-own ``loss`` under ``torch.func.vmap`` (each seed's slice set into a meta copy of the model, ``_Slots``)
-does K steps' work per op. Each seed keeps what a
+parameters along a new first axis (as ``torch.func.stack_module_state`` does) and running the model's own
+``loss`` once for all of them does K steps' work per op. Two ways: an MLP whose loss keeps the seed axis
+runs on ``[K, b, ...]`` batches with its layers replaced by batched ones (``stacked_layers.StackedModel``:
+no ``vmap``, whose batching rules cost more than the seeds' arithmetic there, benchmarks/README.md); any
+other net runs under ``torch.func.vmap`` (each seed's slice set into a meta copy of the model, ``_Slots``).
+Each seed keeps what a
 separate run has: its model built and initialised from its seed (the caller prepares it exactly as
 ``tasks/train.py`` does), its own training part, its own batch order (a generator seeded with its
 seed, drawn with the trainer's own ``_epoch_batches``), its own validation loss, early stopping and
@@ -42,6 +45,7 @@ from semiad_cli.training.checkpoint import load_checkpoint, save_checkpoint
 from semiad_cli.training.flat import ELEMENTWISE, FlatParameters
 from semiad_cli.training.loop import Trainer, progress_line, resolve_device, set_threads
 from semiad_cli.training.optim import build_optimizer
+from semiad_cli.training.stacked_layers import StackedModel
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +138,7 @@ def check_stackable(trainers: Sequence[Trainer], models: Sequence[Detector], tra
 def fit_stacked(trainers: Sequence[Trainer], models: Sequence[TorchDetector], trains: Sequence[Part],
                 vals: Sequence[Part | None], ckpt_dirs: Sequence[Path], seeds: Sequence[int],
                 rng_states: Sequence[torch.Tensor] | None = None, state_path: Path | None = None,
-                resume: bool = False, stack_slower: bool = False) -> list[bool]:
+                resume: bool = False, stack_slower: bool = False, force_vmap: bool = False) -> list[bool]:
     """Train the K seeds together; write each seed's final checkpoint into its ``ckpt_dirs[k]``.
 
     ``models[k]`` is freshly built from seed k; ``rng_states[k]`` is torch's global RNG state right after
@@ -142,7 +146,8 @@ def fit_stacked(trainers: Sequence[Trainer], models: Sequence[TorchDetector], tr
     a seed whose loss became non-finite is left out (no checkpoint), so that its own run reports it.
     ``state_path``: the group's checkpoint, written every ``checkpoint_every`` epochs and removed at the end;
     ``resume`` continues from it (same seeds) where the group was cut off. ``stack_slower``: stack a model
-    that ``slower_stacked`` names too (tests, benchmarks).
+    that ``slower_stacked`` names too (tests, benchmarks). ``force_vmap``: run the loss under ``vmap`` even where
+    ``StackedModel`` runs it without (tests, benchmarks).
     """
     lead = trainers[0]
     device = resolve_device(lead.device_name)
@@ -167,9 +172,13 @@ def fit_stacked(trainers: Sequence[Trainer], models: Sequence[TorchDetector], tr
     params = {n: torch.stack([dict(m.named_parameters())[n].detach() for m in models]).requires_grad_(True)
               for n in param_names}
     buffers = {n: torch.stack([dict(m.named_buffers())[n].detach() for m in models]) for n in buffer_names}
-    slots = _Slots(models[0])
-    base = slots.model
-    loss_fn = torch.func.vmap(slots.loss, randomness="error")
+    executor = None if force_vmap else StackedModel.maybe(models[0])
+    if executor is None:  # any net under vmap: each op through functorch's batching rules
+        executor = _Slots(models[0])
+        loss_fn = torch.func.vmap(executor.loss, randomness="error")
+    else:  # an MLP whose loss keeps the seed axis: batched matrix products, no vmap (stacked_layers.py)
+        loss_fn = executor.loss
+    base = executor.model
     trainable = [params[n] for n in param_names if dict(models[0].named_parameters())[n].requires_grad]
     # as Trainer._optimizer: one flat buffer for the elementwise optimizers (one fused update per step)
     flat = FlatParameters.maybe(trainable) if lead.flat_params else None
@@ -244,7 +253,7 @@ def fit_stacked(trainers: Sequence[Trainer], models: Sequence[TorchDetector], tr
                     losses, parts = loss_fn(params, buffers, xb, S[rows, idx], draws_k)
                 except RuntimeError as err:
                     if epoch == 0 and step == 0:  # nothing stepped yet: the launcher falls back
-                        raise Unstackable(f"{type(models[0]).__name__}'s loss cannot be vmapped "
+                        raise Unstackable(f"{type(models[0]).__name__}'s loss cannot be stacked "
                                           f"({str(err).splitlines()[0][:160]})") from None
                     raise
             if flat is not None:
