@@ -33,14 +33,15 @@ def _separate(compose_cfg, seed: int, overrides: list[str], tmp_path):
     return prep.trainer.history, prep.model.score(prep.train.X)
 
 
-def _stacked(compose_cfg, seeds: list[int], overrides: list[str], tmp_path):
+def _stacked(compose_cfg, seeds: list[int], overrides: list[str], tmp_path, force_vmap: bool = False):
     preps, states = [], []
     for seed in seeds:
         preps.append(prepare_seed(_cfg(compose_cfg, seed, overrides)))
         states.append(torch.get_rng_state())
     finished = fit_stacked([p.trainer for p in preps], [p.model for p in preps], [p.train for p in preps],
                            [p.val for p in preps], [tmp_path / f"stacked{s}" for s in seeds], seeds, states,
-                           stack_slower=True)  # the classifier too: its stacked fit is what a GPU runs
+                           stack_slower=True,  # the classifier too: its stacked fit is what a GPU runs
+                           force_vmap=force_vmap)
     assert finished == [True] * len(seeds)
     return [(p.trainer.history, p.model.score(p.train.X)) for p in preps]
 
@@ -57,19 +58,21 @@ def _assert_same_fit(separate, stacked) -> None:
 
 
 # Classifier: validation split, early stopping with patience 1 (the seeds stop at different epochs),
-# gradient clipping per seed. EDE: the noise targets drawn per seed (loss_draws).
+# gradient clipping per seed. EDE: the noise targets drawn per seed (loss_draws); "_vmap": the loss under
+# torch.func.vmap (conv nets' way) instead of stacked_layers.py (the MLPs' way, the others here).
 CASES = {
     "classifier_early_stop_clip": ["model=classifier", "trainer.max_epochs=12", "trainer.patience=1",
                                    "trainer.min_steps=0", "trainer.batch_size=32", "trainer.grad_clip=0.5",
                                    "trainer.optimizer.lr=0.01"],
     "ede_noise": ["model=ede", "trainer.max_epochs=2"],
+    "ede_noise_vmap": ["model=ede", "trainer.max_epochs=2"],
 }
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_each_stacked_seed_fits_as_its_own_run(compose_cfg, tmp_path, case):
     seeds = [1, 2, 3]
-    stacked = _stacked(compose_cfg, seeds, CASES[case], tmp_path)
+    stacked = _stacked(compose_cfg, seeds, CASES[case], tmp_path, force_vmap=case.endswith("_vmap"))
     for seed, got in zip(seeds, stacked, strict=True):
         _assert_same_fit(_separate(compose_cfg, seed, CASES[case], tmp_path), got)
     if case.startswith("classifier"):  # early stopping really was per seed
