@@ -78,7 +78,9 @@ class TorchDetector(Detector, nn.Module):
     # hydra/launcher=stacked then trains the seeds one after another there (training/stacked.py)
     stacks_on_cpu: bool = True
     # True where ``loss`` reduces over trailing axes only, so that it takes the stacked trainer's ``[K, b, ...]``
-    # batches directly and returns ``[K]`` losses (training/stacked_layers.py: no ``vmap`` for MLPs)
+    # batches directly and returns ``[K]`` losses (training/stacked_layers.py: no ``vmap`` for MLPs). It also
+    # promises that ``loss`` draws no random numbers except those passed in from ``loss_draws``: without
+    # ``vmap``'s randomness check, other draws would be shared by the seeds
     loss_takes_seed_axis: bool = False
 
     def __init__(self) -> None:
