@@ -268,13 +268,13 @@ class SweepJob:
 
 
 def finished_sweep_problem(config_name: str, overrides: list[str], config_dir: str) -> str | None:
-    """One line when a ``--multirun`` would start again in a sweep folder whose job 0 holds a completed run,
-    without ``+resume=true`` or ``overwrite=true``; else None.
+    """One line when a ``--multirun`` would start again in a sweep folder that holds a completed job, without
+    ``+resume=true`` or ``overwrite=true``; else None.
 
-    Every job of that sweep would be refused (one run per folder), but only after Hydra has written the
-    job's ``.hydra/`` record into the completed run's folder, where ``semiad table`` reads the model's
-    name. Checked up front, nothing is written. Only with the default ``hydra.sweep.subdir``
-    (``${hydra.job.num}``): job 0 is then always that folder.
+    Such a job would be refused (one run per folder), but only after Hydra has written the job's ``.hydra/``
+    record into the completed run's folder, where ``semiad table`` reads the model's name. Checked up
+    front, nothing is written. Only with the default ``hydra.sweep.subdir`` (``${hydra.job.num}``): the job
+    folders are then the numbered ones, whatever the sweep's overrides.
     """
     from omegaconf import OmegaConf
 
@@ -290,10 +290,14 @@ def finished_sweep_problem(config_name: str, overrides: list[str], config_dir: s
         return None
     if cfg.get(RESUME_KEY) or cfg.get("overwrite") is True or not sweep_dir or subdir != "${hydra.job.num}":
         return None
-    if not results.task_completed(Path(str(sweep_dir)) / "0"):
+    root = Path(str(sweep_dir))
+    done = sorted(int(d.name) for d in root.iterdir() if d.name.isdigit() and results.task_completed(d)) \
+        if root.is_dir() else []
+    if not done:
         return None
-    return (f"hydra.sweep.dir={sweep_dir} holds a finished sweep (job 0 completed): add +resume=true to continue "
-            "it (finished jobs are kept), overwrite=true to train every job again, or choose another "
+    jobs = ", ".join(str(n) for n in done[:5]) + (", …" if len(done) > 5 else "")
+    return (f"hydra.sweep.dir={sweep_dir} holds a sweep with completed jobs ({jobs}): add +resume=true to "
+            "continue it (completed jobs are kept), overwrite=true to train every job again, or choose another "
             "hydra.sweep.dir")
 
 

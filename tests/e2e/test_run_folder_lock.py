@@ -49,7 +49,8 @@ def test_a_completed_run_folder_is_reused_only_with_overwrite(tmp_path: Path, cl
 
     # a sweep whose job 0 would run in that folder is refused before Hydra writes into it
     line = one_line_error(cli_inproc("train", "--multirun", *QUICK, "seed=3", f"hydra.sweep.dir={run_dir.parent}"))
-    assert f"hydra.sweep.dir={run_dir.parent} holds a finished sweep" in line and "+resume=true" in line
+    assert f"hydra.sweep.dir={run_dir.parent} holds a sweep with completed jobs (0)" in line
+    assert "+resume=true" in line
     assert snapshot(run_dir) == before and not (run_dir.parent / "sweep.csv").exists()
 
     again = cli_inproc("train", *QUICK, "seed=2", "overwrite=true", f"hydra.run.dir={run_dir}")
@@ -66,20 +67,40 @@ def test_a_sweep_started_again_without_resume_is_one_line_and_writes_nothing(tmp
     assert cli_inproc(*args).returncode == 0
     before = snapshot(sweep_dir)
     line = one_line_error(cli_inproc(*args))
-    assert "holds a finished sweep (job 0 completed): add +resume=true" in line
+    assert "holds a sweep with completed jobs (0, 1): add +resume=true" in line
     assert snapshot(sweep_dir) == before
     assert cli_inproc(*args, "+resume=true").returncode == 0  # what the line says to do
     assert pd.read_csv(sweep_dir / "sweep.csv")["reused"].tolist() == [True, True]
 
 
-def test_a_refused_job_of_a_sweep_keeps_its_row(tmp_path: Path, cli_inproc) -> None:
-    """Job 0 failed, job 1 completed: the sweep again without +resume=true runs job 0, refuses job 1 over
-    its completed run, and keeps job 1's row (it was rewritten as failed) with a line naming +resume=true."""
+def test_a_sweep_whose_first_job_failed_is_refused_up_front_too(tmp_path: Path, cli_inproc) -> None:
+    """Job 0 failed, job 1 completed: the sweep again without +resume=true is one line naming job 1, before
+    Hydra writes anything (it would rewrite job 1's .hydra/ record); with +resume=true job 0 runs again and
+    job 1 is kept."""
     sweep_dir = tmp_path / "sweep"
     args = ("train", "--multirun", *QUICK, "dataset.split.normal_class=99,0", f"hydra.sweep.dir={sweep_dir}")
     assert cli_inproc(*args).returncode == 0
+    assert pd.read_csv(sweep_dir / "sweep.csv")["status"].tolist() == ["failed", "completed"]
+    before = snapshot(sweep_dir)
+    line = one_line_error(cli_inproc(*args))
+    assert "holds a sweep with completed jobs (1): add +resume=true" in line
+    assert snapshot(sweep_dir) == before
+    assert cli_inproc(*args, "+resume=true").returncode == 0
+    rows = pd.read_csv(sweep_dir / "sweep.csv")
+    assert rows["status"].tolist() == ["failed", "completed"] and rows["reused"].tolist() == [False, True]
+
+
+def test_a_refused_job_of_a_sweep_keeps_its_row(tmp_path: Path, cli_inproc) -> None:
+    """With job folders other than the numbered ones (no up-front check): job 0 failed, job 1 completed; the
+    sweep again without +resume=true runs job 0, refuses job 1 over its completed run, and keeps job 1's row
+    (it was rewritten as failed) with a line naming +resume=true."""
+    sweep_dir = tmp_path / "sweep"
+    args = ("train", "--multirun", *QUICK, "dataset.split.normal_class=99,0", f"hydra.sweep.dir={sweep_dir}",
+            "hydra.sweep.subdir=job_${hydra.job.num}")
+    assert cli_inproc(*args).returncode == 0
     rows = pd.read_csv(sweep_dir / "sweep.csv")
     assert rows["status"].tolist() == ["failed", "completed"]
+    assert (sweep_dir / "job_1" / "metrics.json").is_file()
     again = cli_inproc(*args)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "job 1: " in again.out + again.err and "add +resume=true to continue the sweep" in again.out + again.err
