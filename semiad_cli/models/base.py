@@ -99,7 +99,7 @@ class TorchDetector(Detector, nn.Module):
     def loss_draws(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """The random tensors ``loss`` draws for batch ``x`` (from ``generator``, else torch's global RNG),
         which ``loss`` also accepts as keyword arguments; empty by default. The stacked trainer draws them
-        per seed outside ``vmap`` (training/stacked.py), so each seed gets a separate run's draws."""
+        per seed, outside the stacked loss (training/stacked.py), so each seed gets a separate run's draws."""
         return {}
 
     @abstractmethod

@@ -19,8 +19,9 @@ At the end every seed's weights go back into its own model, ``after_fit`` runs a
 task then resumes from it (scoring only) and writes the run folder as a separate run would.
 
 What cannot stack raises ``Unstackable`` before any step (the launcher then runs the seeds one after
-another): closed-form models, different split sizes, a loss that draws random numbers other than through
-``loss_draws`` (vmap could not give each seed its own run's draws), ``trainer.compile``. The draws a
+another): closed-form models, different split sizes, a loss under ``vmap`` that draws random numbers other
+than through ``loss_draws`` (vmap could not give each seed its own run's draws; a model whose loss keeps
+the seed axis promises not to, ``loss_takes_seed_axis``), ``trainer.compile``. The draws a
 model declares in ``loss_draws`` (EDE's noise targets) come per seed from a generator that continues
 torch's global RNG as the seed's own run has it, so they are that run's draws.
 """
