@@ -291,8 +291,11 @@ def finished_sweep_problem(config_name: str, overrides: list[str], config_dir: s
     if cfg.get(RESUME_KEY) or cfg.get("overwrite") is True or not sweep_dir or subdir != "${hydra.job.num}":
         return None
     root = Path(str(sweep_dir))
-    done = sorted(int(d.name) for d in root.iterdir() if d.name.isdigit() and results.task_completed(d)) \
-        if root.is_dir() else []
+    try:
+        done = sorted(int(d.name) for d in root.iterdir()
+                      if d.name.isdigit() and d.is_dir() and results.task_completed(d)) if root.is_dir() else []
+    except OSError:  # an unreadable sweep folder is reported where the jobs use it
+        return None
     if not done:
         return None
     jobs = ", ".join(str(n) for n in done[:5]) + (", …" if len(done) > 5 else "")
