@@ -89,11 +89,11 @@ def history_columns(history: list[dict[str, float]]) -> list[str]:
     return ["epoch", *middle, *(k for k in HISTORY_LAST if k in keys)] if keys else list(HISTORY_EMPTY)
 
 
-def write_history(run_dir: Path, history: list[dict[str, float]]) -> None:
+def write_history(run_dir: Path, history: list[dict[str, float]]) -> list[str]:
     """``history.csv``: one row per epoch (epoch, loss terms, val_loss, lr, seconds), header only without epochs.
 
     Written whole (atomically) from the trainer's history; during training ``HistoryFile`` keeps it up
-    to date epoch by epoch.
+    to date epoch by epoch. Returns the columns written.
     """
     columns = history_columns(history)
 
@@ -104,6 +104,7 @@ def write_history(run_dir: Path, history: list[dict[str, float]]) -> None:
             writer.writerows(history)
 
     atomic_write(Path(run_dir) / HISTORY_CSV, write)
+    return columns
 
 
 class HistoryFile:
@@ -135,8 +136,7 @@ class HistoryFile:
                 handle.write(line.getvalue())
             self._rows += 1
             return
-        write_history(self.run_dir, history)
-        self._history, self._rows, self._columns = history, len(history), history_columns(history)
+        self._history, self._rows, self._columns = history, len(history), write_history(self.run_dir, history)
 
 
 def write_config(run_dir: Path, cfg: DictConfig) -> None:

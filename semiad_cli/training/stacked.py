@@ -5,7 +5,7 @@ parameters along a new first axis (as ``torch.func.stack_module_state`` does) an
 ``loss`` once for all of them does K steps' work per op. Two ways: an MLP whose loss keeps the seed axis
 runs on ``[K, b, ...]`` batches with its layers replaced by batched ones (``stacked_layers.StackedModel``:
 no ``vmap``, whose batching rules cost more than the seeds' arithmetic there, benchmarks/README.md); any
-other net runs under ``torch.func.vmap`` (each seed's slice set into a meta copy of the model, ``_Slots``).
+other net runs under ``torch.func.vmap`` (each seed's slice set into a meta copy of the model, ``SlotModel``).
 Each seed keeps what a
 separate run has: its model built and initialised from its seed (the caller prepares it exactly as
 ``tasks/train.py`` does), its own training part, its own batch order (a generator seeded with its
@@ -29,7 +29,6 @@ torch's global RNG as the seed's own run has it, so they are that run's draws.
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 import math
 import time
@@ -46,39 +45,13 @@ from semiad_cli.training.checkpoint import load_checkpoint, save_checkpoint
 from semiad_cli.training.flat import ELEMENTWISE, FlatParameters
 from semiad_cli.training.loop import Trainer, progress_line, resolve_device, set_threads
 from semiad_cli.training.optim import build_optimizer
-from semiad_cli.training.stacked_layers import StackedModel
+from semiad_cli.training.stacked_layers import SlotModel, StackedModel
 
 log = logging.getLogger(__name__)
 
 
 class Unstackable(SemiadError):
     """These seeds cannot be trained as one stacked model; the message says why."""
-
-
-class _Slots:
-    """A meta-device copy of the model whose parameters and buffers are set, by name, to the tensors
-    ``vmap`` hands over (one seed's slice) before its ``loss`` runs.
-
-    ``torch.func.functional_call`` does the same through ``named_modules`` walks and checks on every call:
-    on these small nets that was as much time per step as the arithmetic of ten seeds. Here the
-    (module, dict, key) slots are found once and written directly.
-    """
-
-    def __init__(self, model: TorchDetector) -> None:
-        self.model = copy.deepcopy(model).to("meta")
-        self.slots: list[tuple[dict, str, str, bool]] = []
-        for kind, named in (("params", self.model.named_parameters()), ("buffers", self.model.named_buffers())):
-            for name, _ in named:
-                owner, _, attr = name.rpartition(".")
-                module = self.model.get_submodule(owner) if owner else self.model
-                table = module._parameters if kind == "params" else module._buffers
-                self.slots.append((table, attr, name, kind == "params"))
-
-    def loss(self, params: dict, buffers: dict, x: torch.Tensor, semi: torch.Tensor,
-             draws: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        for table, attr, name, is_param in self.slots:
-            table[attr] = params[name] if is_param else buffers[name]
-        return self.model.loss(x, semi, **draws)
 
 
 def _state_names(model: nn.Module) -> tuple[list[str], list[str]]:
@@ -175,7 +148,7 @@ def fit_stacked(trainers: Sequence[Trainer], models: Sequence[TorchDetector], tr
     buffers = {n: torch.stack([dict(m.named_buffers())[n].detach() for m in models]) for n in buffer_names}
     executor = None if force_vmap else StackedModel.maybe(models[0])
     if executor is None:  # any net under vmap: each op through functorch's batching rules
-        executor = _Slots(models[0])
+        executor = SlotModel(models[0])
         loss_fn = torch.func.vmap(executor.loss, randomness="error")
     else:  # an MLP whose loss keeps the seed axis: batched matrix products, no vmap (stacked_layers.py)
         loss_fn = executor.loss

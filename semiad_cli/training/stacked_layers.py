@@ -1,10 +1,11 @@
-"""K seeds' MLPs run as one model by batched matrix products, without ``torch.func.vmap``.
+"""How the stacked trainer runs a model's own loss for K seeds at once: ``SlotModel`` (under ``vmap``, any
+net) and ``StackedModel`` (K seeds' MLPs as one model by batched matrix products, without ``torch.func.vmap``).
 
 Why: under ``vmap`` each op of a small net pays functorch's batching layer, and BatchNorm's batching rule
 alone cost more than the ten seeds' arithmetic (benchmarks/README.md, "Stacked seeds"). Here a copy of the
 model has each ``nn.Linear`` replaced by a ``torch.baddbmm`` over weights stacked ``[K, out, in]``, each
 ``nn.BatchNorm1d`` by one ``F.batch_norm`` over the seeds side by side (``[b, K·C]``: per-channel statistics
-are per seed and channel, as K separate calls compute them), and ``Flatten``/``Unflatten`` by their versions
+are per seed and channel, as K separate calls compute them), and ``Flatten``/``Unflatten`` by torch's own ones
 one axis further in. Elementwise layers (activations) run as they are. The model's own ``loss`` then runs
 once on ``[K, b, ...]`` batches: it must reduce over trailing axes only (``TorchDetector.loss_takes_seed_axis``),
 and its own buffers (Deep SAD's c, EDE's feature ranges) are seen as ``[K, 1, ...]`` so that they broadcast
@@ -66,29 +67,7 @@ class StackedBatchNorm1d(nn.Module):
         return y.view(b, K, C).transpose(0, 1)
 
 
-class StackedFlatten(nn.Module):
-    """``nn.Flatten(start_dim)`` one axis further in (the seed axis comes first)."""
-
-    def __init__(self, flatten: nn.Flatten) -> None:
-        super().__init__()
-        self.start_dim, self.end_dim = flatten.start_dim + 1, flatten.end_dim
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.flatten(self.start_dim, self.end_dim)
-
-
-class StackedUnflatten(nn.Module):
-    """``nn.Unflatten(dim, sizes)`` one axis further in."""
-
-    def __init__(self, unflatten: nn.Unflatten) -> None:
-        super().__init__()
-        self.dim, self.sizes = unflatten.dim + 1, unflatten.unflattened_size
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.unflatten(self.dim, self.sizes)
-
-
-_REPLACEMENTS = (StackedLinear, StackedBatchNorm1d, StackedFlatten, StackedUnflatten)
+_REPLACEMENTS = (StackedLinear, StackedBatchNorm1d)  # the replacements that hold the seeds' tensors
 
 
 def _stacked(module: nn.Module) -> nn.Module | None:
@@ -98,31 +77,52 @@ def _stacked(module: nn.Module) -> nn.Module | None:
     if type(module) is nn.BatchNorm1d:
         return StackedBatchNorm1d(module)
     if type(module) is nn.Flatten and module.start_dim >= 1 and module.end_dim == -1:
-        return StackedFlatten(module)
+        return nn.Flatten(module.start_dim + 1, module.end_dim)  # one axis further in: the seed axis is first
     if type(module) is nn.Unflatten and module.dim >= 1:
-        return StackedUnflatten(module)
+        return nn.Unflatten(module.dim + 1, module.unflattened_size)
     return None
 
 
-class StackedModel:
-    """A copy of ``model`` with its layers replaced for ``[K, b, ...]`` batches; ``loss`` takes the stacked
-    parameters and buffers by name (each ``[K, ...]``) and returns the K seeds' losses, as
-    ``vmap`` over the model's own loss does."""
+class SlotModel:
+    """A meta-device copy of the model whose parameters and buffers are set, by name, to the tensors its
+    ``loss`` gets before it runs: under ``vmap`` one seed's slice (any net).
+
+    ``torch.func.functional_call`` does the same through ``named_modules`` walks and checks on every call:
+    on these small nets that was as much time per step as the arithmetic of ten seeds. Here the
+    (module, dict, key) slots are found once and written directly.
+    """
 
     def __init__(self, model: TorchDetector) -> None:
         self.model = copy.deepcopy(model).to("meta")
-        self._replace(self.model)
+        self._adapt()
         modules = dict(self.model.named_modules())
-        # (table, attribute, name, is_param, broadcast): a tensor of a replaced layer is used as stacked;
-        # any other (the model's own c, feature ranges) gets a batch axis after the seed axis
+        # (table, attribute, name, is_param, broadcast): ``broadcast`` tensors get a batch axis after the seed axis
         self.slots: list[tuple[dict, str, str, bool, bool]] = []
         for kind, named in (("params", model.named_parameters()), ("buffers", model.named_buffers())):
             for name, _ in named:
                 owner, _, attr = name.rpartition(".")
                 module = modules[owner]
                 table = module._parameters if kind == "params" else module._buffers
-                broadcast = not isinstance(module, _REPLACEMENTS)
-                self.slots.append((table, attr, name, kind == "params", broadcast))
+                self.slots.append((table, attr, name, kind == "params", self._broadcast(module)))
+
+    def _adapt(self) -> None:
+        """Change the copy's layers before the slots are found (nothing: ``vmap`` hands over per-seed slices)."""
+
+    def _broadcast(self, module: nn.Module) -> bool:
+        return False
+
+    def loss(self, params: dict, buffers: dict, x: torch.Tensor, semi: torch.Tensor,
+             draws: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        for table, attr, name, is_param, broadcast in self.slots:
+            t = params[name] if is_param else buffers[name]
+            table[attr] = t.unsqueeze(1) if broadcast else t
+        return self.model.loss(x, semi, **draws)
+
+
+class StackedModel(SlotModel):
+    """A copy of ``model`` with its layers replaced for ``[K, b, ...]`` batches; ``loss`` takes the stacked
+    parameters and buffers by name (each ``[K, ...]``) and returns the K seeds' losses, as
+    ``vmap`` over the model's own loss does."""
 
     @staticmethod
     def supports(model: nn.Module) -> bool:
@@ -140,18 +140,18 @@ class StackedModel:
     def maybe(cls, model: TorchDetector) -> StackedModel | None:
         return cls(model) if cls.supports(model) else None
 
-    def _replace(self, module: nn.Module) -> None:
-        for name, child in module.named_children():
-            new = _stacked(child)
-            if new is None:
-                self._replace(child)
-            else:
-                new.train(child.training)
-                setattr(module, name, new)
+    def _adapt(self) -> None:
+        """Each layer replaced once, wherever it sits (a shared encoder is one module under two names)."""
+        new: dict[int, nn.Module] = {}
+        for parent in list(self.model.modules()):
+            for name, child in list(parent.named_children()):
+                if id(child) not in new and (stacked := _stacked(child)) is not None:
+                    stacked.train(child.training)
+                    new[id(child)] = stacked
+                if id(child) in new:
+                    setattr(parent, name, new[id(child)])
 
-    def loss(self, params: dict, buffers: dict, x: torch.Tensor, semi: torch.Tensor,
-             draws: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        for table, attr, name, is_param, broadcast in self.slots:
-            t = params[name] if is_param else buffers[name]
-            table[attr] = t.unsqueeze(1) if broadcast else t
-        return self.model.loss(x, semi, **draws)
+    def _broadcast(self, module: nn.Module) -> bool:
+        # a replaced layer's tensors are used as stacked; any other (the model's own c, feature ranges) gets
+        # a batch axis after the seed axis
+        return not isinstance(module, _REPLACEMENTS)

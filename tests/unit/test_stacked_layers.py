@@ -9,8 +9,7 @@ import torch
 from torch import nn
 
 from semiad_cli.tasks.train import prepare_seed
-from semiad_cli.training.stacked import _Slots
-from semiad_cli.training.stacked_layers import StackedModel
+from semiad_cli.training.stacked_layers import SlotModel, StackedModel
 
 K = 3
 MODELS = {
@@ -58,7 +57,7 @@ def test_the_stacked_mlp_loss_is_vmap_over_the_models_own_loss(compose_cfg, case
     results = []
     for kind in ("vmap", "stacked"):
         params, buffers = _stack(models, requires_grad=True)
-        executor = _Slots(models[0]) if kind == "vmap" else StackedModel(models[0])
+        executor = SlotModel(models[0]) if kind == "vmap" else StackedModel(models[0])
         executor.model.train(training)
         loss_fn = torch.func.vmap(executor.loss, randomness="error") if kind == "vmap" else executor.loss
         losses, parts = loss_fn(params, buffers, X, S, draws)
