@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import itertools
+import sys
 import time
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from sklearn.metrics import roc_auc_score
 
 from semiad_cli.cli import CONFIG_DIR
 from semiad_cli.data.split import Part
-from semiad_cli.models.ede import ede_score_parts
+from semiad_cli.models.ede import PARTS, SCORES, ede_score_parts
 from semiad_cli.tasks.common import build, build_model, fill_data_sizes, load_split, seed_everything
 
 
@@ -36,16 +37,15 @@ def aurocs(model, part, stats: dict[str, np.ndarray]) -> dict[str, float]:
     """AUROC of each score variant and part on ``part`` (needs both labels), from its ``statistics``."""
     if not 0 < part.y.sum() < len(part):
         return {}
-    rec, znorm = torch.as_tensor(stats["rec"]), torch.as_tensor(stats["znorm"])
-    out = {"rec": roc_auc_score(part.y, stats["rec"]), "znorm": roc_auc_score(part.y, stats["znorm"])}
-    for kind in ("loss", "reference", "standardized"):
-        model.score_kind = kind
-        out[kind] = roc_auc_score(part.y, model.combine(rec, znorm).numpy())
+    parts = {name: torch.as_tensor(stats[name]) for name in PARTS}
+    out = {name: roc_auc_score(part.y, stats[name]) for name in PARTS}
+    for kind in SCORES:
+        out[kind] = roc_auc_score(part.y, model.combine(parts, kind).numpy())
     return out
 
 
 def statistics(model, part) -> dict[str, np.ndarray]:
-    """Per-sample statistics of a fitted EDE on ``part``: the two score parts (``rec``, ``znorm``),
+    """Per-sample statistics of a fitted EDE on ``part``: the score parts (``rec``, ``rec_rel``, ``znorm``),
     ‖z‖ of the input's code (``zin``), ‖ẑ − z‖ (``con``) and the input's norm ‖x‖ (``xnorm``).
     Saved with ``--save-stats`` so that other scores can be computed later without training again."""
 
@@ -84,13 +84,15 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     new_file = not args.out.exists()
     done = set()
+    fields = ["dataset", "normal_class", "seed", "anomaly_reconstruction", "consistency", "gcn", "known",
+              "n_train", "n_val", "fit_s"] + [f"{w}_{k}" for w in ("val", "test") for k in (*SCORES, *PARTS)]
     if not new_file:  # rerunning the same command skips the rows already written
         with open(args.out, newline="") as fh:
+            reader = csv.DictReader(fh)
+            if reader.fieldnames != fields:
+                sys.exit(f"{args.out} has other columns (written by an older version?): choose a new --out")
             done = {(r["dataset"], r["normal_class"], r["seed"], r["gcn"], r["anomaly_reconstruction"],
-                     r["consistency"]) for r in csv.DictReader(fh)}
-    fields = ["dataset", "normal_class", "seed", "anomaly_reconstruction", "consistency", "gcn", "known",
-              "n_train", "n_val", "fit_s"] + [f"{w}_{k}" for w in ("val", "test")
-                                               for k in ("loss", "reference", "standardized", "rec", "znorm")]
+                     r["consistency"]) for r in reader}
     with open(args.out, "a", newline="") as fh, initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         writer = csv.DictWriter(fh, fieldnames=fields)
         if new_file:

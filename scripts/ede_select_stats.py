@@ -5,7 +5,8 @@ evaluated on the validation part (the selection number) and the test part (for t
 
     python scripts/ede_select_stats.py outputs/ede_select/stats --part val
 
-Scores: ``standardized`` (the sum of the one-sided z-scores of rec and ‖ẑ‖, EDE's default), and
+Scores: ``standardized`` (the sum of the one-sided z-scores of rec and ‖ẑ‖), ``standardized_rel``
+(the same plus the z-score of rec / ‖x‖², EDE's default), and
 typicality scores: how far a sample's statistics lie from the training normals' on *either* side
 (an autoencoder can reconstruct a simple anomaly better than a normal sample; Nalisnick et al. 2019,
 DoSE, Morningstar et al. 2021): the Euclidean norm of the z-scores (``typ``), the same on log
@@ -37,6 +38,11 @@ def scores(d, part: str) -> dict[str, np.ndarray]:
         if tag == "rz":  # EDE's score=standardized (its std has ddof=1: the same ranking)
             out["standardized"] = z.sum(1)
             out["rec"], out["znorm"] = x[:, 0], x[:, 1]
+            # EDE's score=standardized_rel: one more one-sided z-score, of rec / ‖x‖² (from the saved
+            # ‖x‖, so statistics saved before rec_rel existed give it too)
+            rel_tr = tr[:, 0] / np.maximum(feats(d, "train", ("xnorm",))[:, 0] ** 2, 1e-12)
+            rel = x[:, 0] / np.maximum(feats(d, part, ("xnorm",))[:, 0] ** 2, 1e-12)
+            out["standardized_rel"] = z.sum(1) + (rel - rel_tr.mean()) / (rel_tr.std() + 1e-12)
         else:
             out[f"std_{tag}"] = z.sum(1)  # one-sided, like standardized, with one more statistic
         out[f"typ_{tag}"] = np.sqrt((z ** 2).sum(1))
@@ -64,10 +70,10 @@ def main() -> None:
     if not rows:
         raise SystemExit(f"no runs with a {args.part} part in {args.folder}")
     keys = list(next(iter(rows.values())))
-    print("run".ljust(44) + " ".join(k[:12].rjust(12) for k in keys))
+    print("run".ljust(44) + " ".join(k[:16].rjust(16) for k in keys))
     for name, r in rows.items():
-        print(name[:44].ljust(44) + " ".join(f"{r[k]:12.2f}" for k in keys))
-    print("mean".ljust(44) + " ".join(f"{np.mean([r[k] for r in rows.values()]):12.2f}" for k in keys))
+        print(name[:44].ljust(44) + " ".join(f"{r[k]:16.2f}" for k in keys))
+    print("mean".ljust(44) + " ".join(f"{np.mean([r[k] for r in rows.values()]):16.2f}" for k in keys))
     print("paired vs standardized (mean diff, wins/n):")
     for k in keys:
         diffs = np.array([r[k] - r["standardized"] for r in rows.values()])

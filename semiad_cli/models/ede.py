@@ -10,9 +10,12 @@
             or mean_i ‖ẑ_i − z_i‖²                     (``consistency=sum``)
 
 Score (``score``): ``loss`` Σ_j (x̂_j − x_j)² + ‖ẑ‖ (the training loss's scale), ``reference``
-mean_j (x̂_j − x_j)² + ‖ẑ‖ (the Julia reference), or ``standardized`` (each part z-scored with the
-training normals' mean and std). Both parts are always reported: ``rec`` (the per-sample sum) and
-``znorm``. docs/ede.md says why the defaults are what they are.
+mean_j (x̂_j − x_j)² + ‖ẑ‖ (the Julia reference), ``standardized`` (``rec`` and ``znorm`` each
+z-scored with the training normals' mean and std) or ``standardized_rel`` (the same with
+``rec_rel`` = Σ_j (x̂_j − x_j)² / ‖x‖² added: an input with little signal, such as a thin digit 1,
+is reconstructed with a small error in absolute terms but not relative to its own size). Every part
+is always reported: ``rec`` (the per-sample sum), ``rec_rel`` and ``znorm``. docs/ede.md says why the
+defaults are what they are.
 """
 
 from __future__ import annotations
@@ -22,12 +25,14 @@ import math
 import torch
 
 from semiad_cli.data.split import KNOWN_ANOMALY
-from semiad_cli.errors import ConfigError, check_range
+from semiad_cli.errors import CheckpointError, ConfigError, check_range
 from semiad_cli.models.base import TorchDetector
 from semiad_cli.models.nets.base import NetSpec
 
 ANOMALY_RECONSTRUCTION = ("skip", "input", "noise")
-SCORES = ("loss", "reference", "standardized")
+SCORES = ("loss", "reference", "standardized", "standardized_rel")
+PARTS = ("rec", "rec_rel", "znorm")  # the order of part_mean_ / part_std_
+TINY = 1e-12  # floor of ‖x‖² in rec_rel: an all-zero input gets a large, finite value
 CONSISTENCY = ("mean", "sum")
 
 
@@ -75,8 +80,11 @@ def ede_losses(x: torch.Tensor, x_hat: torch.Tensor, z: torch.Tensor, z_hat: tor
 
 
 def ede_score_parts(x: torch.Tensor, x_hat: torch.Tensor, z_hat: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The two score parts of a forward pass: ``rec`` (Σ_j squared error) and ``znorm`` (‖ẑ‖)."""
-    return {"rec": ((x_hat - x) ** 2).flatten(1).sum(dim=1), "znorm": safe_norm(z_hat)}
+    """The score parts of a forward pass: ``rec`` (Σ_j squared error), ``rec_rel`` (``rec`` / ‖x‖²)
+    and ``znorm`` (‖ẑ‖)."""
+    rec = ((x_hat - x) ** 2).flatten(1).sum(dim=1)
+    size = (x * x).flatten(1).sum(dim=1).clamp_min(TINY)
+    return {"rec": rec, "rec_rel": rec / size, "znorm": safe_norm(z_hat)}
 
 
 class EDE(TorchDetector):
@@ -91,23 +99,25 @@ class EDE(TorchDetector):
         anomaly_reconstruction: target of labeled anomalies in L_rec: ``skip`` (left out),
             ``input`` (the reference's default ``noise = identity``), ``noise`` (uniform noise
             within each feature's training range, drawn afresh each step).
-        score: ``loss`` | ``reference`` | ``standardized`` (see the module docstring).
+        score: ``loss`` | ``reference`` | ``standardized`` | ``standardized_rel`` (see the module
+            docstring).
         consistency: ``mean`` (the reference: over batch and code dims) or ``sum`` (per sample).
 
     Attributes:
         encoder_, decoder_, encoder2_: the three modules (``encoder2_ is encoder_`` when shared).
         x_low_, x_high_: per-feature training range (buffers; the ``noise`` targets).
-        part_mean_, part_std_: mean/std of the training normals' ``rec`` and ``znorm`` (buffers;
-            the ``standardized`` score), set after training.
+        part_mean_, part_std_: mean/std of the training normals' ``rec``, ``rec_rel`` and ``znorm``
+            (buffers, in ``PARTS`` order; the ``standardized*`` scores), set after training.
 
-    Scores: higher = more anomalous; ``score_parts`` gives ``rec`` (Σ_j squared error) and ``znorm``.
+    Scores: higher = more anomalous; ``score_parts`` gives ``rec`` (Σ_j squared error), ``rec_rel``
+    and ``znorm``.
     """
 
     loss_takes_seed_axis = True
 
     def __init__(self, *, net: NetSpec, shared_encoder: bool = False, lambda_ent: float = 1.0,
                  lambda_con: float = 1.0, eps: float = 1e-6, anomaly_reconstruction: str = "noise",
-                 score: str = "standardized", consistency: str = "mean") -> None:
+                 score: str = "standardized_rel", consistency: str = "mean") -> None:
         super().__init__()
         check_range("model.lambda_ent", lambda_ent, 0.0)
         check_range("model.lambda_con", lambda_con, 0.0)
@@ -126,8 +136,8 @@ class EDE(TorchDetector):
         self.encoder2_ = self.encoder_ if shared_encoder else net.encoder()
         self.register_buffer("x_low_", torch.zeros(self.input_shape))
         self.register_buffer("x_high_", torch.ones(self.input_shape))
-        self.register_buffer("part_mean_", torch.zeros(2))
-        self.register_buffer("part_std_", torch.ones(2))
+        self.register_buffer("part_mean_", torch.zeros(len(PARTS)))
+        self.register_buffer("part_std_", torch.ones(len(PARTS)))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         z = self.encoder_(x)
@@ -156,14 +166,28 @@ class EDE(TorchDetector):
         total = parts["rec"] + self.lambda_ent * parts["ent"] + self.lambda_con * parts["con"]
         return total, parts
 
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs) -> None:
+        """Read checkpoints written before ``rec_rel`` existed: their statistics are (rec, znorm)."""
+        old = state_dict.get(prefix + "part_mean_")
+        if old is not None and old.shape == (2,):
+            if self.score_kind == "standardized_rel":
+                raise CheckpointError("this EDE checkpoint predates score=standardized_rel and holds no training "
+                                      "statistics for rec_rel: evaluate it with model.score=standardized, or retrain")
+            for name, fill in (("part_mean_", 0.0), ("part_std_", 1.0)):
+                saved = state_dict[prefix + name]
+                state_dict[prefix + name] = torch.stack([saved[0], saved.new_tensor(fill), saved[1]])
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+
     @torch.no_grad()
     def after_fit(self, X: torch.Tensor, semi: torch.Tensor) -> None:
-        """Mean and std of the training normals' score parts, for ``score=standardized``."""
+        """Mean and std of the training normals' score parts, for the ``standardized*`` scores."""
         normal = X[semi != KNOWN_ANOMALY]
         if len(normal) < 2:
             return
         parts = self.score_parts(normal)  # the batched eval-mode scoring every detector uses
-        stacked = torch.stack([torch.as_tensor(parts["rec"]), torch.as_tensor(parts["znorm"])])
+        stacked = torch.stack([torch.as_tensor(parts[name]) for name in PARTS])
         self.part_mean_.copy_(stacked.mean(dim=1))
         self.part_std_.copy_(stacked.std(dim=1).clamp_min(1e-12))
 
@@ -171,16 +195,20 @@ class EDE(TorchDetector):
         _, x_hat, z_hat = self(x)
         return ede_score_parts(x, x_hat, z_hat)
 
-    def combine(self, rec: torch.Tensor, znorm: torch.Tensor) -> torch.Tensor:
-        """The configured score from the two parts (``rec`` is the per-sample sum)."""
-        if self.score_kind == "reference":
+    def combine(self, parts: dict[str, torch.Tensor], kind: str | None = None) -> torch.Tensor:
+        """The score ``kind`` (default: the configured one) from the parts of ``score_parts``."""
+        kind = kind or self.score_kind
+        rec, znorm = parts["rec"], parts["znorm"]
+        if kind == "reference":
             return rec / self.n_features + znorm
-        if self.score_kind == "standardized":
-            return (rec - self.part_mean_[0]) / self.part_std_[0] + (znorm - self.part_mean_[1]) / self.part_std_[1]
+        if kind in ("standardized", "standardized_rel"):
+            names = PARTS if kind == "standardized_rel" else ("rec", "znorm")
+            return sum((parts[name] - self.part_mean_[PARTS.index(name)]) / self.part_std_[PARTS.index(name)]
+                       for name in names)
         return rec + znorm
 
     def score_from_parts(self, parts: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.combine(parts["rec"], parts["znorm"])
+        return self.combine(parts)
 
     def score_batch(self, x: torch.Tensor) -> torch.Tensor:
         return self.score_from_parts(self.score_parts_batch(x))

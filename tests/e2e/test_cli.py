@@ -28,7 +28,7 @@ def test_train_writes_a_complete_run_folder(trained_run):
     m = read_metrics(trained_run)
     assert m["status"] == "completed" and m["model"] == "EDE" and m["dataset"] == "digits" and m["seed"] == 1
     assert 0.5 < m["auroc"] <= 1.0 and 0.0 < m["aupr"] <= 1.0
-    assert set(m["parts"]) == {"rec", "znorm"}
+    assert set(m["parts"]) == {"rec", "rec_rel", "znorm"}
     assert m["train"]["epochs"] == 2 and m["wall_time"]["total_s"] > 0
     assert m["split"]["n_train_known_anomaly"] == int(0.05 * m["split"]["n_train_normal_unlabeled"] / 0.95)
     scores = pd.read_csv(trained_run / "scores.csv")

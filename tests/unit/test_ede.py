@@ -64,7 +64,7 @@ def test_noise_targets_stay_in_each_features_training_range():
     assert torch.isfinite(loss)
 
 
-@pytest.mark.parametrize("kind", ["loss", "reference", "standardized"])
+@pytest.mark.parametrize("kind", ["loss", "reference", "standardized", "standardized_rel"])
 def test_score_variants_combine_the_reported_parts(kind):
     torch.manual_seed(0)
     model = EDE(net=MLPSpec(input_shape=[6], hidden=[5], rep_dim=3), score=kind)
@@ -76,8 +76,8 @@ def test_score_variants_combine_the_reported_parts(kind):
     elif kind == "reference":
         expected = parts["rec"] / 6 + parts["znorm"]
     else:  # z-scored with the 30 "training normals"
-        r, n = parts["rec"][:30], parts["znorm"][:30]
-        expected = (parts["rec"] - r.mean()) / r.std(ddof=1) + (parts["znorm"] - n.mean()) / n.std(ddof=1)
+        names = ["rec", "znorm"] + (["rec_rel"] if kind == "standardized_rel" else [])
+        expected = sum((parts[k] - parts[k][:30].mean()) / parts[k][:30].std(ddof=1) for k in names)
     np.testing.assert_allclose(model.score(X), expected, rtol=1e-4, atol=1e-5)
 
 
@@ -148,6 +148,39 @@ def test_score_is_reconstruction_plus_code_norm_and_has_right_shape():
     np.testing.assert_allclose(scores, parts["rec"] + parts["znorm"], rtol=1e-6)
 
 
+def test_relative_reconstruction_part_divides_by_the_inputs_squared_norm():
+    """rec_rel on a known answer: the same absolute error counts 4x more on an input of half the size."""
+    from semiad_cli.models.ede import ede_score_parts
+
+    x = torch.tensor([[3.0, 4.0], [1.5, 2.0], [0.0, 0.0]])  # ‖x‖² = 25, 6.25, 0
+    x_hat = x + torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 0.0]])
+    parts = ede_score_parts(x, x_hat, torch.zeros(3, 2))
+    assert parts["rec"].tolist() == [1.0, 1.0, 0.0]
+    assert parts["rec_rel"][:2].tolist() == pytest.approx([1 / 25, 1 / 6.25])
+    assert parts["rec_rel"][2].item() == 0.0  # 0 / the floor, not NaN
+
+
+def test_checkpoints_from_before_rec_rel_still_load(tmp_path):
+    """A run saved with two statistics (rec, znorm) loads and scores as it did; standardized_rel,
+    which would need the missing rec_rel statistics, is refused by name."""
+    from semiad_cli.errors import CheckpointError
+    from semiad_cli.models.base import STATE_FILE
+    from semiad_cli.training.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    spec = MLPSpec(input_shape=[4], hidden=[5], rep_dim=3)
+    model = EDE(net=spec, score="standardized")
+    X = torch.rand(30, 4)
+    model.after_fit(X, torch.zeros(30))
+    state = model.state_dict()
+    state["part_mean_"], state["part_std_"] = state["part_mean_"][[0, 2]], state["part_std_"][[0, 2]]
+    save_checkpoint(tmp_path / STATE_FILE, {"model": state, "model_class": model.class_path()})
+    old = EDE(net=spec, score="standardized").load(tmp_path)
+    np.testing.assert_array_equal(old.score(X.numpy()), model.score(X.numpy()))
+    with pytest.raises(CheckpointError, match="model.score=standardized"):
+        EDE(net=spec, score="standardized_rel").load(tmp_path)
+
+
 def test_wrong_feature_count_is_a_named_error():
     from semiad_cli.errors import SemiadError
 
@@ -163,7 +196,7 @@ def test_negative_lambda_is_rejected():
         EDE(net=MLPSpec(input_shape=[6]), lambda_ent=-1)
 
 
-@pytest.mark.parametrize("kind", ["loss", "reference", "standardized"])
+@pytest.mark.parametrize("kind", ["loss", "reference", "standardized", "standardized_rel"])
 def test_one_scoring_pass_gives_score_and_parts_with_one_forward_per_batch(kind):
     """score_with_parts (what the train and evaluate tasks call) equals score() and score_parts() bit for
     bit, from one forward pass per batch instead of two passes over the data."""
@@ -179,7 +212,7 @@ def test_one_scoring_pass_gives_score_and_parts_with_one_forward_per_batch(kind)
     calls.clear()
     np.testing.assert_array_equal(scores, model.score(X))
     expected = model.score_parts(X)
-    assert parts.keys() == expected.keys() == {"rec", "znorm"}
+    assert parts.keys() == expected.keys() == {"rec", "rec_rel", "znorm"}
     for k in parts:
         np.testing.assert_array_equal(parts[k], expected[k])
     assert len(calls) == 6  # the two separate calls cost two passes
