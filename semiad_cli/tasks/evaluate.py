@@ -38,8 +38,9 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
     model.load(ckpt_dir)
     scores, parts = model.score_with_parts(split.test.X)  # one pass over the test set
     metrics = evaluate_scores(split, scores, parts)
-    metrics.update({"run_dir": str(run_dir), "dataset": run_cfg.dataset.name, "model": type(model).__name__,
-                    "seed": int(run_cfg.seed),
+    # status as in a train run's metrics: the CLI's closing line ("run completed: …") reads it
+    metrics.update({"status": "completed", "run_dir": str(run_dir), "dataset": run_cfg.dataset.name,
+                    "model": type(model).__name__, "seed": int(run_cfg.seed),
                     "data_sha256": {"train": split.train.fingerprint(), "test": split.test.fingerprint()}})
     train_file = run_dir / results.METRICS_JSON
     if train_file.is_file():

@@ -43,7 +43,9 @@ def test_train_writes_a_complete_run_folder(trained_run):
 
 def test_evaluate_reproduces_train_metrics_exactly(trained_run, tmp_path, cli_inproc):
     out = tmp_path / "eval"
-    cli_inproc("evaluate", f"run_dir={trained_run}", f"hydra.run.dir={out}", check=True)
+    proc = cli_inproc("evaluate", f"run_dir={trained_run}", f"hydra.run.dir={out}", check=True)
+    # it said "run failed" after a good evaluation once: its metrics.json had no status to read
+    assert f"semiad: run completed: {out}" in proc.stdout.splitlines(), proc.stdout
     before, after = read_metrics(trained_run), read_metrics(out)
     assert after["auroc"] == before["auroc"] and after["aupr"] == before["aupr"]
     assert after["per_class"] == before["per_class"]
