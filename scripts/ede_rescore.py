@@ -21,12 +21,11 @@ import logging
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from semiad_cli import results
 from semiad_cli.models.ede import PARTS, SCORES
-from semiad_cli.tasks.common import build_model, load_split, seed_everything
+from semiad_cli.tasks.evaluate import load_run
 
 log = logging.getLogger("ede_rescore")
 
@@ -39,15 +38,9 @@ def rescore(run_dir: Path, data_root: str | None = None) -> dict | None:
     metrics = json.loads(metrics_file.read_text())
     if metrics.get("model") != "EDE" or metrics.get("status") != "completed":
         return None
-    cfg = OmegaConf.load(run_dir / results.CONFIG_YAML)
-    if data_root:
-        cfg.data_root = data_root
+    # a run from before standardized_rel has another score in its config, so its checkpoint loads
+    cfg, split, model = load_run(run_dir, data_root)
     trained_score = cfg.model.score
-    cfg.model.score = "standardized"  # loads checkpoints from before standardized_rel too
-    seed_everything(cfg.seed)
-    split, _ = load_split(cfg)
-    model = build_model(cfg)
-    model.load(run_dir / results.CHECKPOINT_DIR)
     model.after_fit(torch.as_tensor(split.train.X), torch.as_tensor(split.train.semi))
     parts = {k: torch.as_tensor(v) for k, v in model.score_parts(split.test.X).items()}
     y = split.test.y

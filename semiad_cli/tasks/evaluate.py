@@ -10,17 +10,19 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from semiad_cli import results
+from semiad_cli.data.split import Split
 from semiad_cli.errors import CheckpointError, ConfigError
 from semiad_cli.metrics import evaluate_scores
+from semiad_cli.models.base import Detector
 from semiad_cli.tasks.common import build_model, load_split, seed_everything
 
 log = logging.getLogger(__name__)
 
 
-def run(cfg: DictConfig, out_dir: Path) -> dict:
-    if not cfg.get("run_dir"):
-        raise ConfigError("evaluate needs run_dir=<a run folder written by semiad train>")
-    run_dir = Path(cfg.run_dir).expanduser()
+def load_run(run_dir: Path, data_root: str | None = None) -> tuple[DictConfig, Split, Detector]:
+    """A finished run rebuilt from its folder: its saved config, its split (from ``data_root`` when given,
+    else the run's own) and its model with the checkpoint loaded. Raises a named error for a folder that
+    is not a finished run."""
     if not run_dir.is_dir():
         raise ConfigError(f"run_dir={run_dir} is not a folder")
     config_file = run_dir / results.CONFIG_YAML
@@ -30,12 +32,20 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
     if not ckpt_dir.is_dir() or not any(ckpt_dir.iterdir()):
         raise CheckpointError(f"{run_dir} has no checkpoint in {ckpt_dir}: the run did not finish training")
     run_cfg = OmegaConf.load(config_file)
-    if cfg.get("data_root"):
-        run_cfg.data_root = cfg.data_root
+    if data_root:
+        run_cfg.data_root = data_root
     seed_everything(run_cfg.seed)
     split, _ = load_split(run_cfg)
     model = build_model(run_cfg)
     model.load(ckpt_dir)
+    return run_cfg, split, model
+
+
+def run(cfg: DictConfig, out_dir: Path) -> dict:
+    if not cfg.get("run_dir"):
+        raise ConfigError("evaluate needs run_dir=<a run folder written by semiad train>")
+    run_dir = Path(cfg.run_dir).expanduser()
+    run_cfg, split, model = load_run(run_dir, cfg.get("data_root"))
     scores, parts = model.score_with_parts(split.test.X)  # one pass over the test set
     metrics = evaluate_scores(split, scores, parts)
     # status as in a train run's metrics: the CLI's closing line ("run completed: …") reads it

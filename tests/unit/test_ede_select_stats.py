@@ -16,13 +16,18 @@ def _stats(rng, n, rec, znorm):
     return {name: np.abs(rng.normal(loc, 0.1, n)) for name, loc in zip(names, (rec, znorm, 1.0, 1.0, 1.0), strict=True)}
 
 
-def test_standardized_is_the_sum_of_one_sided_z_scores_and_typicality_flags_both_tails():
-    rng = np.random.default_rng(0)
-    train = _stats(rng, 500, rec=2.0, znorm=1.0)
+def _typical(seed, n_test):
+    """500 training normals' statistics, and ``n_test`` test samples at the normals' mean of each."""
+    train = _stats(np.random.default_rng(seed), 500, rec=2.0, znorm=1.0)
     d = {f"train_{k}": v for k, v in train.items()}
-    # three test samples: typical, too-large rec (an ordinary anomaly), too-small rec (a simple one)
     for k in train:
-        d[f"test_{k}"] = np.array([train[k].mean()] * 3)
+        d[f"test_{k}"] = np.array([train[k].mean()] * n_test)
+    return train, d
+
+
+def test_standardized_is_the_sum_of_one_sided_z_scores_and_typicality_flags_both_tails():
+    # three test samples: typical, too-large rec (an ordinary anomaly), too-small rec (a simple one)
+    train, d = _typical(0, 3)
     d["test_rec"] = np.array([2.0, 3.0, 1.0])
     scores = _module().scores(d, "test")
     mu, sd = train["rec"].mean(), train["rec"].std()
@@ -37,11 +42,7 @@ def test_standardized_is_the_sum_of_one_sided_z_scores_and_typicality_flags_both
 
 def test_standardized_rel_adds_the_z_score_of_the_error_relative_to_the_inputs_squared_norm():
     """The same absolute error on a smaller input (a thin digit) scores higher once rec / ‖x‖² counts."""
-    rng = np.random.default_rng(1)
-    train = _stats(rng, 500, rec=2.0, znorm=1.0)
-    d = {f"train_{k}": v for k, v in train.items()}
-    for k in train:
-        d[f"test_{k}"] = np.array([train[k].mean()] * 2)
+    train, d = _typical(1, 2)
     d["test_xnorm"] = np.array([1.0, 0.5])  # same rec, half the size
     scores = _module().scores(d, "test")
     rel_tr = train["rec"] / train["xnorm"] ** 2
