@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
+from semiad_cli.models.ede import TINY
+
 SETS = {"rz": ("rec", "znorm"), "rzc": ("rec", "znorm", "con"), "rzi": ("rec", "znorm", "zin"),
         "rzx": ("rec", "znorm", "xnorm")}
 
@@ -40,8 +42,8 @@ def scores(d, part: str) -> dict[str, np.ndarray]:
             out["rec"], out["znorm"] = x[:, 0], x[:, 1]
             # EDE's score=standardized_rel: one more one-sided z-score, of rec / ‖x‖² (from the saved
             # ‖x‖, so statistics saved before rec_rel existed give it too)
-            rel_tr = tr[:, 0] / np.maximum(feats(d, "train", ("xnorm",))[:, 0] ** 2, 1e-12)
-            rel = x[:, 0] / np.maximum(feats(d, part, ("xnorm",))[:, 0] ** 2, 1e-12)
+            rel_tr = tr[:, 0] / np.maximum(feats(d, "train", ("xnorm",))[:, 0] ** 2, TINY)
+            rel = x[:, 0] / np.maximum(feats(d, part, ("xnorm",))[:, 0] ** 2, TINY)
             out["standardized_rel"] = z.sum(1) + (rel - rel_tr.mean()) / (rel_tr.std() + 1e-12)
         else:
             out[f"std_{tag}"] = z.sum(1)  # one-sided, like standardized, with one more statistic

@@ -32,6 +32,8 @@ from semiad_cli.models.nets.base import NetSpec
 ANOMALY_RECONSTRUCTION = ("skip", "input", "noise")
 SCORES = ("loss", "reference", "standardized", "standardized_rel")
 PARTS = ("rec", "rec_rel", "znorm")  # the order of part_mean_ / part_std_
+# the parts each z-scored score sums (in PARTS order, as before rec_rel existed)
+STANDARDIZED_PARTS = {"standardized": ("rec", "znorm"), "standardized_rel": PARTS}
 TINY = 1e-12  # floor of ‖x‖² in rec_rel: an all-zero input gets a large, finite value
 CONSISTENCY = ("mean", "sum")
 
@@ -201,10 +203,9 @@ class EDE(TorchDetector):
         rec, znorm = parts["rec"], parts["znorm"]
         if kind == "reference":
             return rec / self.n_features + znorm
-        if kind in ("standardized", "standardized_rel"):
-            names = PARTS if kind == "standardized_rel" else ("rec", "znorm")
-            return sum((parts[name] - self.part_mean_[PARTS.index(name)]) / self.part_std_[PARTS.index(name)]
-                       for name in names)
+        if kind in STANDARDIZED_PARTS:
+            return sum((parts[name] - self.part_mean_[i]) / self.part_std_[i]
+                       for i, name in enumerate(PARTS) if name in STANDARDIZED_PARTS[kind])
         return rec + znorm
 
     def score_from_parts(self, parts: dict[str, torch.Tensor]) -> torch.Tensor:
