@@ -104,6 +104,9 @@ class EDE(TorchDetector):
         score: ``loss`` | ``reference`` | ``standardized`` | ``standardized_rel`` (see the module
             docstring).
         consistency: ``mean`` (the reference: over batch and code dims) or ``sum`` (per sample).
+        net_width: build E1, D and E2 ``net_width`` times as wide as ``net`` (its channel counts, or
+            an MLP's hidden sizes; code size unchanged). ESAD's nets are not recovered; 1 is the
+            data's protocol net (Deep SAD's), which Deep SAD and the tables' other models keep.
 
     Attributes:
         encoder_, decoder_, encoder2_: the three modules (``encoder2_ is encoder_`` when shared).
@@ -119,7 +122,7 @@ class EDE(TorchDetector):
 
     def __init__(self, *, net: NetSpec, shared_encoder: bool = False, lambda_ent: float = 1.0,
                  lambda_con: float = 1.0, eps: float = 1e-6, anomaly_reconstruction: str = "noise",
-                 score: str = "standardized_rel", consistency: str = "mean") -> None:
+                 score: str = "standardized_rel", consistency: str = "mean", net_width: int = 1) -> None:
         super().__init__()
         check_range("model.lambda_ent", lambda_ent, 0.0)
         check_range("model.lambda_con", lambda_con, 0.0)
@@ -128,6 +131,11 @@ class EDE(TorchDetector):
                                     ("score", score, SCORES), ("consistency", consistency, CONSISTENCY)):
             if value not in allowed:
                 raise ConfigError(f"model.{key}={value!r} is not one of {', '.join(allowed)}")
+        if isinstance(net_width, bool) or int(net_width) != net_width or net_width < 1:
+            raise ConfigError(f"model.net_width={net_width!r} must be a positive integer (1: the dataset's net)")
+        if net_width != 1:
+            net = net.widened(int(net_width))
+        self.net_width = int(net_width)
         self.shared_encoder = shared_encoder
         self.lambda_ent, self.lambda_con, self.eps = lambda_ent, lambda_con, eps
         self.anomaly_reconstruction, self.score_kind, self.consistency = anomaly_reconstruction, score, consistency

@@ -56,6 +56,33 @@ def test_overrides_apply(compose_cfg):
     assert OmegaConf.is_missing(cfg.dataset.net, "input_shape")  # filled from data at run time
 
 
+SPECIALIZATIONS = sorted(p.stem for p in (CONFIGS / "dataset_model").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", SPECIALIZATIONS)
+def test_every_dataset_model_specialization_names_a_real_pair_and_applies_to_it_only(compose_cfg, name):
+    """``dataset_model/<dataset>_<model>.yaml`` reaches that pair's config and no other pair's."""
+    dataset, model = next((d, m) for d in DATASETS for m in MODELS if name == f"{d}_{m}")
+    own = yaml.safe_load((CONFIGS / "dataset_model" / f"{name}.yaml").read_text())
+    cfg = compose_cfg("train", [f"dataset={dataset}", f"model={model}"])
+    _assert_holds(OmegaConf.to_container(cfg), own, name)
+    other = next(d for d in DATASETS if f"{d}_{model}" not in SPECIALIZATIONS)
+    plain = compose_cfg("train", [f"dataset={other}", f"model={model}"])
+    for key, value in own["model"].items():
+        assert plain.model[key] != value, f"{key} leaked to dataset={other}"
+    again = compose_cfg("train", [f"dataset={dataset}", f"model={model}",
+                                  *(f"model.{k}=1" for k in own["model"])])
+    assert all(again.model[k] == 1 for k in own["model"])  # the command line still wins
+
+
+def test_ede_net_width_is_two_on_mnist_and_fashion_mnist_only(compose_cfg):
+    widths = {d: compose_cfg("train", [f"dataset={d}", "model=ede"]).model.net_width
+              for d in ("mnist", "fashion_mnist", "cifar10", "pneumoniamnist", "cardio", "digits")}
+    assert widths == {"mnist": 2, "fashion_mnist": 2, "cifar10": 1, "pneumoniamnist": 1, "cardio": 1, "digits": 1}
+    swept = compose_cfg("train", ["experiment=oneclass_images_paper", "model=ede", "dataset=fashion_mnist"])
+    assert swept.model.net_width == 2
+
+
 def test_evaluate_config_composes(compose_cfg):
     cfg = compose_cfg("evaluate", ["run_dir=/tmp/x"])
     assert cfg.run_dir == "/tmp/x"

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from semiad_cli.errors import ConfigError
 from semiad_cli.models.ede import EDE, ede_losses, safe_norm
+from semiad_cli.models.nets.lenet import LeNetSpec
 from semiad_cli.models.nets.mlp import MLPSpec
 
 
@@ -103,6 +105,26 @@ def test_unknown_option_is_a_config_error(key, value):
 
     with pytest.raises(ConfigError, match=f"model.{key}"):
         EDE(net=MLPSpec(input_shape=[6]), **{key: value})
+
+
+@pytest.mark.parametrize("spec", [MLPSpec(input_shape=[6], hidden=[5, 4], rep_dim=3),
+                                  LeNetSpec(input_shape=[1, 28, 28])])
+def test_net_width_widens_every_hidden_layer_of_all_three_nets_and_keeps_the_code(spec):
+    """``net_width=2`` doubles each hidden size of E1, D and E2; the code and the data shape stay."""
+    def hidden_sizes(module):
+        return [m.weight.shape[0] for m in module.modules()
+                if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
+
+    one, two = EDE(net=spec), EDE(net=spec, net_width=2)
+    for name in ("encoder_", "encoder2_"):
+        a, b = hidden_sizes(getattr(one, name)), hidden_sizes(getattr(two, name))
+        assert b[:-1] == [2 * h for h in a[:-1]] and b[-1] == a[-1] == spec.rep_dim
+    assert sum(p.numel() for p in two.decoder_.parameters()) > sum(p.numel() for p in one.decoder_.parameters())
+    x = torch.rand(4, *spec.input_shape)
+    assert two(x)[1].shape == x.shape and two(x)[2].shape == (4, spec.rep_dim)
+    for bad in (0, 1.5, True):
+        with pytest.raises(ConfigError, match="model.net_width"):
+            EDE(net=spec, net_width=bad)
 
 
 def test_labeled_anomaly_term_pushes_norm_up_and_normal_term_pulls_it_down():

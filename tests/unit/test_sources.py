@@ -25,6 +25,7 @@ from semiad_cli.data.sources.table import load_table
 from semiad_cli.data.split import build_split
 from semiad_cli.errors import ConfigError, DataError
 from semiad_cli.models.nets.lenet import LeNetSpec
+from semiad_cli.models.nets.mlp import MLPSpec
 
 SHARED = files.resolve_root(None)
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -414,6 +415,34 @@ def test_lenet_shapes_and_no_bias(shape, variant, rep):
         LeNetSpec(input_shape=[1, 30, 30])
     with pytest.raises(ConfigError):
         LeNetSpec(input_shape=list(shape), rep_dim=20)
+
+
+@pytest.mark.parametrize("shape,channels", [((1, 28, 28), [8, 4]), ((3, 32, 32), [32, 64, 128])])
+def test_lenet_width_multiplies_every_convolution(shape, channels):
+    """width=1 is Deep SAD's net (the channel counts of its paper); width=w has w times each."""
+    for width in (1, 3):
+        spec = LeNetSpec(input_shape=list(shape), width=width)
+        enc, dec = spec.encoder(), spec.decoder()
+        convs = [m.out_channels for m in enc.modules() if isinstance(m, torch.nn.Conv2d)]
+        deconvs = [m.out_channels for m in dec.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+        assert convs == [c * width for c in channels]
+        assert deconvs == [c * width for c in reversed(channels)] + [shape[0]]
+        assert dec(enc(torch.rand(2, *shape))).shape == (2, *shape)
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ConfigError, match="net.width"):
+            LeNetSpec(input_shape=list(shape), width=bad)
+
+
+@pytest.mark.parametrize("affine", [False, True])
+def test_mlp_batchnorm_affine_is_the_only_source_of_learned_shifts(affine):
+    """Deep SAD's MLP has no learned shift anywhere; ``batchnorm_affine`` (the Julia template) adds BN's."""
+    spec = MLPSpec(input_shape=[6], hidden=[5, 4], rep_dim=3, batchnorm_affine=affine)
+    for module in (spec.encoder(), spec.decoder()):
+        norms = [m for m in module.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+        assert len(norms) == 2 and all(m.affine == affine for m in norms)
+        names = [n for n, _ in module.named_parameters()]
+        assert any(n.endswith(".bias") for n in names) == affine
+    assert spec.decoder()(spec.encoder()(torch.rand(4, 6))).shape == (4, 6)
 
 
 # ------------------------------------------------------------------------------ configs

@@ -13,6 +13,8 @@ from abc import ABC, abstractmethod
 
 from torch import nn
 
+from semiad_cli.errors import ConfigError
+
 
 class NetSpec(ABC):
     """Builds ``encoder: (n, *input_shape) -> (n, rep_dim)`` and the mirrored decoder."""
@@ -25,3 +27,11 @@ class NetSpec(ABC):
 
     @abstractmethod
     def decoder(self) -> nn.Module: ...
+
+    def widened(self, factor: int) -> NetSpec:
+        """A copy whose hidden layers are ``factor`` times as wide; input and code sizes unchanged.
+
+        Lets a model ask for more capacity than the data's protocol net (``model.net_width``)
+        without a second net config per dataset.
+        """
+        raise ConfigError(f"{type(self).__name__} cannot be widened: set the net's sizes in dataset.net instead")

@@ -28,17 +28,18 @@ def _bn(channels: int) -> nn.BatchNorm2d:
 
 
 class MNISTLeNetEncoder(nn.Module):
-    """``(n, 1, 28, 28) -> (n, rep_dim)``: conv 8 → pool → conv 4 → pool → linear."""
+    """``(n, 1, 28, 28) -> (n, rep_dim)``: conv 8 → pool → conv 4 → pool → linear (channels × width)."""
 
-    def __init__(self, rep_dim: int = 32, in_channels: int = 1) -> None:
+    def __init__(self, rep_dim: int = 32, in_channels: int = 1, width: int = 1) -> None:
         super().__init__()
         self.rep_dim = rep_dim
+        c1, c2 = 8 * width, 4 * width
         self.pool = nn.MaxPool2d(2, 2)
-        self.conv1 = nn.Conv2d(in_channels, 8, 5, bias=False, padding=2)
-        self.bn1 = _bn(8)
-        self.conv2 = nn.Conv2d(8, 4, 5, bias=False, padding=2)
-        self.bn2 = _bn(4)
-        self.fc1 = nn.Linear(4 * 7 * 7, rep_dim, bias=False)
+        self.conv1 = nn.Conv2d(in_channels, c1, 5, bias=False, padding=2)
+        self.bn1 = _bn(c1)
+        self.conv2 = nn.Conv2d(c1, c2, 5, bias=False, padding=2)
+        self.bn2 = _bn(c2)
+        self.fc1 = nn.Linear(c2 * 7 * 7, rep_dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool(F.leaky_relu(self.bn1(self.conv1(x))))
@@ -49,14 +50,15 @@ class MNISTLeNetEncoder(nn.Module):
 class MNISTLeNetDecoder(nn.Module):
     """``(n, rep_dim) -> (n, 1, 28, 28)``: 4×4 → 8×8 → 14×14 → 28×28, sigmoid output."""
 
-    def __init__(self, rep_dim: int = 32, out_channels: int = 1) -> None:
+    def __init__(self, rep_dim: int = 32, out_channels: int = 1, width: int = 1) -> None:
         super().__init__()
         self.rep_dim = rep_dim
-        self.deconv1 = nn.ConvTranspose2d(rep_dim // 16, 4, 5, bias=False, padding=2)
-        self.bn3 = _bn(4)
-        self.deconv2 = nn.ConvTranspose2d(4, 8, 5, bias=False, padding=3)
-        self.bn4 = _bn(8)
-        self.deconv3 = nn.ConvTranspose2d(8, out_channels, 5, bias=False, padding=2)
+        c1, c2 = 4 * width, 8 * width
+        self.deconv1 = nn.ConvTranspose2d(rep_dim // 16, c1, 5, bias=False, padding=2)
+        self.bn3 = _bn(c1)
+        self.deconv2 = nn.ConvTranspose2d(c1, c2, 5, bias=False, padding=3)
+        self.bn4 = _bn(c2)
+        self.deconv3 = nn.ConvTranspose2d(c2, out_channels, 5, bias=False, padding=2)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = z.view(z.size(0), self.rep_dim // 16, 4, 4)
@@ -67,19 +69,20 @@ class MNISTLeNetDecoder(nn.Module):
 
 
 class CIFAR10LeNetEncoder(nn.Module):
-    """``(n, 3, 32, 32) -> (n, rep_dim)``: conv 32 → 64 → 128, each followed by pooling."""
+    """``(n, 3, 32, 32) -> (n, rep_dim)``: conv 32 → 64 → 128 (× width), each followed by pooling."""
 
-    def __init__(self, rep_dim: int = 128, in_channels: int = 3) -> None:
+    def __init__(self, rep_dim: int = 128, in_channels: int = 3, width: int = 1) -> None:
         super().__init__()
         self.rep_dim = rep_dim
+        c1, c2, c3 = 32 * width, 64 * width, 128 * width
         self.pool = nn.MaxPool2d(2, 2)
-        self.conv1 = nn.Conv2d(in_channels, 32, 5, bias=False, padding=2)
-        self.bn1 = _bn(32)
-        self.conv2 = nn.Conv2d(32, 64, 5, bias=False, padding=2)
-        self.bn2 = _bn(64)
-        self.conv3 = nn.Conv2d(64, 128, 5, bias=False, padding=2)
-        self.bn3 = _bn(128)
-        self.fc1 = nn.Linear(128 * 4 * 4, rep_dim, bias=False)
+        self.conv1 = nn.Conv2d(in_channels, c1, 5, bias=False, padding=2)
+        self.bn1 = _bn(c1)
+        self.conv2 = nn.Conv2d(c1, c2, 5, bias=False, padding=2)
+        self.bn2 = _bn(c2)
+        self.conv3 = nn.Conv2d(c2, c3, 5, bias=False, padding=2)
+        self.bn3 = _bn(c3)
+        self.fc1 = nn.Linear(c3 * 4 * 4, rep_dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool(F.leaky_relu(self.bn1(self.conv1(x))))
@@ -95,16 +98,17 @@ class CIFAR10LeNetDecoder(nn.Module):
     the reference decoder.
     """
 
-    def __init__(self, rep_dim: int = 128, out_channels: int = 3) -> None:
+    def __init__(self, rep_dim: int = 128, out_channels: int = 3, width: int = 1) -> None:
         super().__init__()
         self.rep_dim = rep_dim
-        self.deconv1 = nn.ConvTranspose2d(rep_dim // 16, 128, 5, bias=False, padding=2)
-        self.bn4 = _bn(128)
-        self.deconv2 = nn.ConvTranspose2d(128, 64, 5, bias=False, padding=2)
-        self.bn5 = _bn(64)
-        self.deconv3 = nn.ConvTranspose2d(64, 32, 5, bias=False, padding=2)
-        self.bn6 = _bn(32)
-        self.deconv4 = nn.ConvTranspose2d(32, out_channels, 5, bias=False, padding=2)
+        c1, c2, c3 = 128 * width, 64 * width, 32 * width
+        self.deconv1 = nn.ConvTranspose2d(rep_dim // 16, c1, 5, bias=False, padding=2)
+        self.bn4 = _bn(c1)
+        self.deconv2 = nn.ConvTranspose2d(c1, c2, 5, bias=False, padding=2)
+        self.bn5 = _bn(c2)
+        self.deconv3 = nn.ConvTranspose2d(c2, c3, 5, bias=False, padding=2)
+        self.bn6 = _bn(c3)
+        self.deconv4 = nn.ConvTranspose2d(c3, out_channels, 5, bias=False, padding=2)
         gain = nn.init.calculate_gain("leaky_relu")
         for layer in (self.deconv1, self.deconv2, self.deconv3, self.deconv4):
             nn.init.xavier_uniform_(layer.weight, gain=gain)
@@ -130,11 +134,13 @@ class LeNetSpec(NetSpec):
             transposed ones of the decoder) runs oneDNN's channels-last kernels on the CPU: a LeNet
             training step is 1.1–1.5× faster than in the default NCHW order (benchmarks/throughput.py).
             The arithmetic is the same up to float rounding (other summation order), not bit for bit.
+        width: multiplies every convolution's channel count (1: Deep SAD's nets exactly). A knob for
+            reconstruction models, whose capacity the protocol's LeNets fix at a few channels.
     """
 
     def __init__(
         self, *, input_shape: Sequence[int], variant: str | None = None, rep_dim: int | None = None,
-        channels_last: bool = True,
+        channels_last: bool = True, width: int = 1,
     ) -> None:
         self.input_shape = tuple(int(s) for s in input_shape)
         if len(self.input_shape) != 3:
@@ -157,14 +163,21 @@ class LeNetSpec(NetSpec):
         if self.rep_dim < 16 or self.rep_dim % 16:
             raise ConfigError(f"net.rep_dim={self.rep_dim} must be a positive multiple of 16")
         self.channels_last = bool(channels_last)
+        if isinstance(width, bool) or int(width) != width or width < 1:
+            raise ConfigError(f"net.width={width!r} must be a positive integer (1: Deep SAD's LeNet)")
+        self.width = int(width)
+
+    def widened(self, factor: int) -> LeNetSpec:
+        return LeNetSpec(input_shape=self.input_shape, variant=self.variant, rep_dim=self.rep_dim,
+                         channels_last=self.channels_last, width=self.width * factor)
 
     def _layout(self, module: nn.Module) -> nn.Module:
         return module.to(memory_format=torch.channels_last) if self.channels_last else module
 
     def encoder(self) -> nn.Module:
         cls = MNISTLeNetEncoder if self.variant == "mnist" else CIFAR10LeNetEncoder
-        return self._layout(cls(self.rep_dim, in_channels=self.input_shape[0]))
+        return self._layout(cls(self.rep_dim, in_channels=self.input_shape[0], width=self.width))
 
     def decoder(self) -> nn.Module:
         cls = MNISTLeNetDecoder if self.variant == "mnist" else CIFAR10LeNetDecoder
-        return self._layout(cls(self.rep_dim, out_channels=self.input_shape[0]))
+        return self._layout(cls(self.rep_dim, out_channels=self.input_shape[0], width=self.width))
