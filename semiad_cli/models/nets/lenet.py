@@ -5,7 +5,8 @@ Layer for layer as Deep-SAD-PyTorch's ``MNIST_LeNet``/``MNIST_LeNet_Decoder`` an
 BatchNorm without affine parameters (eps 1e-4), leaky ReLU (slope 0.01), 2×2 max
 pooling, a bias-free linear map to the code; the decoder reshapes the code to
 ``(rep_dim/16, 4, 4)`` and upsamples (nearest) between transposed convolutions,
-ending in a sigmoid. No bias anywhere, so Deep SAD cannot collapse to a constant.
+ending in a sigmoid. No bias anywhere, so Deep SAD cannot collapse to a constant. ``width``
+multiplies every channel count (1, the default, is the reference's net).
 """
 
 from __future__ import annotations
