@@ -25,7 +25,6 @@ from semiad_cli.data.sources.table import load_table
 from semiad_cli.data.split import build_split
 from semiad_cli.errors import ConfigError, DataError
 from semiad_cli.models.nets.lenet import LeNetSpec
-from semiad_cli.models.nets.mlp import MLPSpec
 
 SHARED = files.resolve_root(None)
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -431,18 +430,6 @@ def test_lenet_width_multiplies_every_convolution(shape, channels):
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ConfigError, match="net.width"):
             LeNetSpec(input_shape=list(shape), width=bad)
-
-
-@pytest.mark.parametrize("affine", [False, True])
-def test_mlp_batchnorm_affine_is_the_only_source_of_learned_shifts(affine):
-    """Deep SAD's MLP has no learned shift anywhere; ``batchnorm_affine`` (the Julia template) adds BN's."""
-    spec = MLPSpec(input_shape=[6], hidden=[5, 4], rep_dim=3, batchnorm_affine=affine)
-    for module in (spec.encoder(), spec.decoder()):
-        norms = [m for m in module.modules() if isinstance(m, torch.nn.BatchNorm1d)]
-        assert len(norms) == 2 and all(m.affine == affine for m in norms)
-        names = [n for n, _ in module.named_parameters()]
-        assert any(n.endswith(".bias") for n in names) == affine
-    assert spec.decoder()(spec.encoder()(torch.rand(4, 6))).shape == (4, 6)
 
 
 # ------------------------------------------------------------------------------ configs

@@ -13,11 +13,10 @@ from semiad_cli.models.nets.base import NetSpec
 ACTIVATIONS = {"leaky_relu": nn.LeakyReLU, "relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU}
 
 
-def _block(d_in: int, d_out: int, bias: bool, batchnorm: bool, activation: str,
-           affine: bool = False) -> list[nn.Module]:
+def _block(d_in: int, d_out: int, bias: bool, batchnorm: bool, activation: str) -> list[nn.Module]:
     layers: list[nn.Module] = [nn.Linear(d_in, d_out, bias=bias)]
     if batchnorm:
-        layers.append(nn.BatchNorm1d(d_out, eps=1e-4, affine=affine))
+        layers.append(nn.BatchNorm1d(d_out, eps=1e-4, affine=False))
     layers.append(ACTIVATIONS[activation]())
     return layers
 
@@ -30,17 +29,14 @@ class MLPSpec(NetSpec):
         hidden: hidden widths, e.g. ``[32, 16]`` (METHODS §3 sizes per dataset).
         rep_dim: code size.
         bias: bias terms; Deep SAD needs ``False`` to avoid a trivial constant map.
-        batchnorm: BatchNorm1d after each hidden linear layer.
-        batchnorm_affine: give that BatchNorm a learned scale and shift. ``False`` is Deep SAD's
-            net; ``True`` with ``activation=relu`` is the MLP template of EDE's Julia reference
-            (METHODS.md §1). A learned shift is a bias, so Deep SAD/SVDD should keep ``False``.
+        batchnorm: BatchNorm1d(affine=False) after each hidden linear layer.
         activation: ``leaky_relu`` | ``relu`` | ``tanh`` | ``elu``.
         output_activation: ``sigmoid`` (data in [0,1]) or ``none`` for the decoder.
     """
 
     def __init__(self, *, input_shape: Sequence[int], hidden: Sequence[int] = (32, 16), rep_dim: int = 8,
                  bias: bool = False, batchnorm: bool = True, activation: str = "leaky_relu",
-                 output_activation: str = "sigmoid", batchnorm_affine: bool = False) -> None:
+                 output_activation: str = "sigmoid") -> None:
         self.input_shape = tuple(int(s) for s in input_shape)
         self.hidden = [int(h) for h in hidden]
         self.rep_dim = int(rep_dim)
@@ -51,20 +47,19 @@ class MLPSpec(NetSpec):
         if self.rep_dim < 1 or any(h < 1 for h in self.hidden):
             raise ConfigError(f"net sizes must be positive (hidden={self.hidden}, rep_dim={self.rep_dim})")
         self.bias, self.batchnorm, self.activation = bias, batchnorm, activation
-        self.batchnorm_affine = bool(batchnorm_affine)
         self.output_activation = output_activation
         self.in_dim = math.prod(self.input_shape)
 
     def widened(self, factor: int) -> MLPSpec:
         return MLPSpec(input_shape=self.input_shape, hidden=[h * factor for h in self.hidden],
                        rep_dim=self.rep_dim, bias=self.bias, batchnorm=self.batchnorm, activation=self.activation,
-                       output_activation=self.output_activation, batchnorm_affine=self.batchnorm_affine)
+                       output_activation=self.output_activation)
 
     def encoder(self) -> nn.Module:
         dims = [self.in_dim, *self.hidden]
         layers: list[nn.Module] = [nn.Flatten()]
         for a, b in zip(dims[:-1], dims[1:], strict=True):
-            layers += _block(a, b, self.bias, self.batchnorm, self.activation, self.batchnorm_affine)
+            layers += _block(a, b, self.bias, self.batchnorm, self.activation)
         layers.append(nn.Linear(dims[-1], self.rep_dim, bias=self.bias))
         return nn.Sequential(*layers)
 
@@ -72,7 +67,7 @@ class MLPSpec(NetSpec):
         dims = [self.rep_dim, *reversed(self.hidden)]
         layers: list[nn.Module] = []
         for a, b in zip(dims[:-1], dims[1:], strict=True):
-            layers += _block(a, b, self.bias, self.batchnorm, self.activation, self.batchnorm_affine)
+            layers += _block(a, b, self.bias, self.batchnorm, self.activation)
         layers.append(nn.Linear(dims[-1], self.in_dim, bias=self.bias))
         if self.output_activation == "sigmoid":
             layers.append(nn.Sigmoid())
