@@ -49,3 +49,10 @@ def check_range(name: str, value: float, low: float | None = None, high: float |
         lo = "-inf" if low is None else low
         hi = "inf" if high is None else high
         raise ConfigError(f"{name}={value} is out of range: allowed [{lo}, {hi}]")
+
+
+def check_positive_int(name: str, value: object, meaning: str) -> int:
+    """``value`` as an ``int`` ≥ 1, else a ``ConfigError`` naming the key and what 1 means."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or int(value) != value or value < 1:
+        raise ConfigError(f"{name}={value!r} must be a positive integer (1: {meaning})")
+    return int(value)

@@ -25,7 +25,7 @@ import math
 import torch
 
 from semiad_cli.data.split import KNOWN_ANOMALY
-from semiad_cli.errors import CheckpointError, ConfigError, check_range
+from semiad_cli.errors import CheckpointError, ConfigError, check_positive_int, check_range
 from semiad_cli.models.base import TorchDetector
 from semiad_cli.models.nets.base import NetSpec
 
@@ -131,11 +131,9 @@ class EDE(TorchDetector):
                                     ("score", score, SCORES), ("consistency", consistency, CONSISTENCY)):
             if value not in allowed:
                 raise ConfigError(f"model.{key}={value!r} is not one of {', '.join(allowed)}")
-        if isinstance(net_width, bool) or int(net_width) != net_width or net_width < 1:
-            raise ConfigError(f"model.net_width={net_width!r} must be a positive integer (1: the dataset's net)")
-        if net_width != 1:
-            net = net.widened(int(net_width))
-        self.net_width = int(net_width)
+        self.net_width = check_positive_int("model.net_width", net_width, "the dataset's net")
+        if self.net_width != 1:
+            net = net.widened(self.net_width)
         self.shared_encoder = shared_encoder
         self.lambda_ent, self.lambda_con, self.eps = lambda_ent, lambda_con, eps
         self.anomaly_reconstruction, self.score_kind, self.consistency = anomaly_reconstruction, score, consistency

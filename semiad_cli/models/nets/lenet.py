@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from semiad_cli.errors import ConfigError
+from semiad_cli.errors import ConfigError, check_positive_int
 from semiad_cli.models.nets.base import NetSpec
 
 VARIANTS = {"mnist": ((1, 28, 28), 32), "cifar10": ((3, 32, 32), 128)}
@@ -164,9 +164,7 @@ class LeNetSpec(NetSpec):
         if self.rep_dim < 16 or self.rep_dim % 16:
             raise ConfigError(f"net.rep_dim={self.rep_dim} must be a positive multiple of 16")
         self.channels_last = bool(channels_last)
-        if isinstance(width, bool) or int(width) != width or width < 1:
-            raise ConfigError(f"net.width={width!r} must be a positive integer (1: Deep SAD's LeNet)")
-        self.width = int(width)
+        self.width = check_positive_int("net.width", width, "Deep SAD's LeNet")
 
     def widened(self, factor: int) -> LeNetSpec:
         return LeNetSpec(input_shape=self.input_shape, variant=self.variant, rep_dim=self.rep_dim,
