@@ -25,6 +25,7 @@ from semiad_cli.data.sources.table import load_table
 from semiad_cli.data.split import build_split
 from semiad_cli.errors import ConfigError, DataError
 from semiad_cli.models.nets.lenet import LeNetSpec
+from semiad_cli.models.nets.mlp import MLPSpec
 
 SHARED = files.resolve_root(None)
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -430,6 +431,25 @@ def test_lenet_width_multiplies_every_convolution(shape, channels):
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ConfigError, match="net.width"):
             LeNetSpec(input_shape=list(shape), width=bad)
+
+
+@pytest.mark.parametrize("spec_cls,kw", [(LeNetSpec, {"input_shape": [1, 28, 28]}),
+                                         (LeNetSpec, {"input_shape": [3, 32, 32]}),
+                                         (MLPSpec, {"input_shape": [6], "hidden": [5, 4], "rep_dim": 3})])
+def test_batchnorm_affine_gives_every_batchnorm_a_scale_and_shift_and_survives_widening(spec_cls, kw):
+    """Off by default (Deep SAD's nets); on, every BatchNorm learns a per-channel scale and shift, still no bias."""
+    def batchnorms(spec):
+        nets = (spec.encoder(), spec.decoder())
+        return [m for net in nets for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+
+    plain, affine = spec_cls(**kw), spec_cls(**kw, batchnorm_affine=True)
+    assert batchnorms(plain) and not any(m.affine for m in batchnorms(plain))
+    for spec in (affine, affine.widened(2)):
+        assert all(m.affine and m.weight is not None for m in batchnorms(spec))
+        assert len(batchnorms(spec)) == len(batchnorms(plain))
+        layers = [m for net in (spec.encoder(), spec.decoder()) for m in net.modules()
+                  if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+        assert layers and all(m.bias is None for m in layers)
 
 
 # ------------------------------------------------------------------------------ configs

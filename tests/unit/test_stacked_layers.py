@@ -18,6 +18,7 @@ MODELS = {
     "ede_noise_mean": ["model=ede", "model.anomaly_reconstruction=noise", "model.consistency=mean"],
     "ede_skip_sum": ["model=ede", "model.anomaly_reconstruction=skip", "model.consistency=sum"],
     "ede_input_shared": ["model=ede", "model.anomaly_reconstruction=input", "model.shared_encoder=true"],
+    "ede_julia_template": ["model=ede", "+dataset.net.batchnorm_affine=true", "+dataset.net.activation=relu"],
     "classifier_hinge": ["model=classifier", "model.loss=hinge"],
     "classifier_bce": ["model=classifier", "model.loss=bce"],
 }

@@ -24,22 +24,22 @@ VARIANTS = {"mnist": ((1, 28, 28), 32), "cifar10": ((3, 32, 32), 128)}
 _EPS = 1e-4
 
 
-def _bn(channels: int) -> nn.BatchNorm2d:
-    return nn.BatchNorm2d(channels, eps=_EPS, affine=False)
+def _bn(channels: int, affine: bool = False) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=_EPS, affine=affine)
 
 
 class MNISTLeNetEncoder(nn.Module):
     """``(n, 1, 28, 28) -> (n, rep_dim)``: conv 8 → pool → conv 4 → pool → linear (channels × width)."""
 
-    def __init__(self, rep_dim: int = 32, in_channels: int = 1, width: int = 1) -> None:
+    def __init__(self, rep_dim: int = 32, in_channels: int = 1, width: int = 1, affine: bool = False) -> None:
         super().__init__()
         self.rep_dim = rep_dim
         c1, c2 = 8 * width, 4 * width
         self.pool = nn.MaxPool2d(2, 2)
         self.conv1 = nn.Conv2d(in_channels, c1, 5, bias=False, padding=2)
-        self.bn1 = _bn(c1)
+        self.bn1 = _bn(c1, affine)
         self.conv2 = nn.Conv2d(c1, c2, 5, bias=False, padding=2)
-        self.bn2 = _bn(c2)
+        self.bn2 = _bn(c2, affine)
         self.fc1 = nn.Linear(c2 * 7 * 7, rep_dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -51,14 +51,14 @@ class MNISTLeNetEncoder(nn.Module):
 class MNISTLeNetDecoder(nn.Module):
     """``(n, rep_dim) -> (n, 1, 28, 28)``: 4×4 → 8×8 → 14×14 → 28×28, sigmoid output."""
 
-    def __init__(self, rep_dim: int = 32, out_channels: int = 1, width: int = 1) -> None:
+    def __init__(self, rep_dim: int = 32, out_channels: int = 1, width: int = 1, affine: bool = False) -> None:
         super().__init__()
         self.rep_dim = rep_dim
         c1, c2 = 4 * width, 8 * width
         self.deconv1 = nn.ConvTranspose2d(rep_dim // 16, c1, 5, bias=False, padding=2)
-        self.bn3 = _bn(c1)
+        self.bn3 = _bn(c1, affine)
         self.deconv2 = nn.ConvTranspose2d(c1, c2, 5, bias=False, padding=3)
-        self.bn4 = _bn(c2)
+        self.bn4 = _bn(c2, affine)
         self.deconv3 = nn.ConvTranspose2d(c2, out_channels, 5, bias=False, padding=2)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -72,17 +72,17 @@ class MNISTLeNetDecoder(nn.Module):
 class CIFAR10LeNetEncoder(nn.Module):
     """``(n, 3, 32, 32) -> (n, rep_dim)``: conv 32 → 64 → 128 (× width), each followed by pooling."""
 
-    def __init__(self, rep_dim: int = 128, in_channels: int = 3, width: int = 1) -> None:
+    def __init__(self, rep_dim: int = 128, in_channels: int = 3, width: int = 1, affine: bool = False) -> None:
         super().__init__()
         self.rep_dim = rep_dim
         c1, c2, c3 = 32 * width, 64 * width, 128 * width
         self.pool = nn.MaxPool2d(2, 2)
         self.conv1 = nn.Conv2d(in_channels, c1, 5, bias=False, padding=2)
-        self.bn1 = _bn(c1)
+        self.bn1 = _bn(c1, affine)
         self.conv2 = nn.Conv2d(c1, c2, 5, bias=False, padding=2)
-        self.bn2 = _bn(c2)
+        self.bn2 = _bn(c2, affine)
         self.conv3 = nn.Conv2d(c2, c3, 5, bias=False, padding=2)
-        self.bn3 = _bn(c3)
+        self.bn3 = _bn(c3, affine)
         self.fc1 = nn.Linear(c3 * 4 * 4, rep_dim, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -99,16 +99,16 @@ class CIFAR10LeNetDecoder(nn.Module):
     the reference decoder.
     """
 
-    def __init__(self, rep_dim: int = 128, out_channels: int = 3, width: int = 1) -> None:
+    def __init__(self, rep_dim: int = 128, out_channels: int = 3, width: int = 1, affine: bool = False) -> None:
         super().__init__()
         self.rep_dim = rep_dim
         c1, c2, c3 = 128 * width, 64 * width, 32 * width
         self.deconv1 = nn.ConvTranspose2d(rep_dim // 16, c1, 5, bias=False, padding=2)
-        self.bn4 = _bn(c1)
+        self.bn4 = _bn(c1, affine)
         self.deconv2 = nn.ConvTranspose2d(c1, c2, 5, bias=False, padding=2)
-        self.bn5 = _bn(c2)
+        self.bn5 = _bn(c2, affine)
         self.deconv3 = nn.ConvTranspose2d(c2, c3, 5, bias=False, padding=2)
-        self.bn6 = _bn(c3)
+        self.bn6 = _bn(c3, affine)
         self.deconv4 = nn.ConvTranspose2d(c3, out_channels, 5, bias=False, padding=2)
         gain = nn.init.calculate_gain("leaky_relu")
         for layer in (self.deconv1, self.deconv2, self.deconv3, self.deconv4):
@@ -137,11 +137,13 @@ class LeNetSpec(NetSpec):
             The arithmetic is the same up to float rounding (other summation order), not bit for bit.
         width: multiplies every convolution's channel count (1: Deep SAD's nets exactly). A knob for
             reconstruction models, whose capacity the protocol's LeNets fix at a few channels.
+        batchnorm_affine: give every BatchNorm a learned scale and shift (Deep SAD's nets have none,
+            so that its hypersphere model cannot learn a constant map).
     """
 
     def __init__(
         self, *, input_shape: Sequence[int], variant: str | None = None, rep_dim: int | None = None,
-        channels_last: bool = True, width: int = 1,
+        channels_last: bool = True, width: int = 1, batchnorm_affine: bool = False,
     ) -> None:
         self.input_shape = tuple(int(s) for s in input_shape)
         if len(self.input_shape) != 3:
@@ -165,18 +167,22 @@ class LeNetSpec(NetSpec):
             raise ConfigError(f"net.rep_dim={self.rep_dim} must be a positive multiple of 16")
         self.channels_last = bool(channels_last)
         self.width = check_positive_int("net.width", width, "Deep SAD's LeNet")
+        self.batchnorm_affine = bool(batchnorm_affine)
 
     def widened(self, factor: int) -> LeNetSpec:
         return LeNetSpec(input_shape=self.input_shape, variant=self.variant, rep_dim=self.rep_dim,
-                         channels_last=self.channels_last, width=self.width * factor)
+                         channels_last=self.channels_last, width=self.width * factor,
+                         batchnorm_affine=self.batchnorm_affine)
 
     def _layout(self, module: nn.Module) -> nn.Module:
         return module.to(memory_format=torch.channels_last) if self.channels_last else module
 
     def encoder(self) -> nn.Module:
         cls = MNISTLeNetEncoder if self.variant == "mnist" else CIFAR10LeNetEncoder
-        return self._layout(cls(self.rep_dim, in_channels=self.input_shape[0], width=self.width))
+        return self._layout(cls(self.rep_dim, in_channels=self.input_shape[0], width=self.width,
+                                    affine=self.batchnorm_affine))
 
     def decoder(self) -> nn.Module:
         cls = MNISTLeNetDecoder if self.variant == "mnist" else CIFAR10LeNetDecoder
-        return self._layout(cls(self.rep_dim, out_channels=self.input_shape[0], width=self.width))
+        return self._layout(cls(self.rep_dim, out_channels=self.input_shape[0], width=self.width,
+                                    affine=self.batchnorm_affine))
