@@ -81,8 +81,9 @@ class DeepSAD(TorchDetector):
     """Deep SAD (``use_labels=True``) / Deep SVDD (``use_labels=False``) one-class detector.
 
     Args:
-        net: ``NetSpec`` (``dataset.net``); use bias-free nets (the shipped MLP/LeNet specs are)
-            or the hypersphere can collapse to a constant map.
+        net: ``NetSpec`` (``dataset.net``); use bias-free nets (the shipped MLP/LeNet specs are, unless
+            ``net.batchnorm_affine=true``, whose BatchNorm shift is a bias) or the hypersphere can collapse
+            to a constant map.
         eta: η, weight of labeled rows (Deep SAD paper: 1).
         eps: ε in (dist + ε)^y, keeps 1/dist finite.
         use_labels: False → Deep SVDD: semi labels ignored, all rows unlabeled.

@@ -180,9 +180,9 @@ class LeNetSpec(NetSpec):
     def encoder(self) -> nn.Module:
         cls = MNISTLeNetEncoder if self.variant == "mnist" else CIFAR10LeNetEncoder
         return self._layout(cls(self.rep_dim, in_channels=self.input_shape[0], width=self.width,
-                                    affine=self.batchnorm_affine))
+                                affine=self.batchnorm_affine))
 
     def decoder(self) -> nn.Module:
         cls = MNISTLeNetDecoder if self.variant == "mnist" else CIFAR10LeNetDecoder
         return self._layout(cls(self.rep_dim, out_channels=self.input_shape[0], width=self.width,
-                                    affine=self.batchnorm_affine))
+                                affine=self.batchnorm_affine))
