@@ -440,7 +440,7 @@ def test_batchnorm_affine_gives_every_batchnorm_a_scale_and_shift_and_survives_w
     """Off by default (Deep SAD's nets); on, every BatchNorm learns a per-channel scale and shift, still no bias."""
     def batchnorms(spec):
         nets = (spec.encoder(), spec.decoder())
-        return [m for net in nets for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        return [m for net in nets for m in net.modules() if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d))]
 
     plain, affine = spec_cls(**kw), spec_cls(**kw, batchnorm_affine=True)
     assert batchnorms(plain) and not any(m.affine for m in batchnorms(plain))
