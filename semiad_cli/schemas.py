@@ -46,6 +46,7 @@ class TrainerSchema:
     compile: bool = MISSING
     balanced_batches: float | None = MISSING
     min_steps: int = MISSING
+    ema_decay: float | None = MISSING
 
 
 @dataclasses.dataclass

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from semiad_cli.data.split import KNOWN_ANOMALY, Part, hold_out_validation
@@ -94,6 +95,9 @@ class Trainer:
             one tensor (fewer ops per step; elementwise optimizers only, see ``training/flat.py``).
         balanced_batches: share (0–1) of labeled anomalies in every batch, oversampled with
             replacement (DeepOD's Deep SAD does this); null: plain shuffled batches.
+        ema_decay: keep an exponential moving average of the weights and BatchNorm statistics over the
+            optimizer steps (torch's ``AveragedModel``, decay per step) and end with the averaged weights;
+            validation and early stopping then judge the averaged model. null: the last step's weights.
         compile: ``torch.compile`` the model's training loss (forward + backward fused). Pays on long
             runs of small nets (benchmarks/throughput.py measures it); the first steps pay the compile
             time, and losses match eager mode to float rounding only, not bit for bit.
@@ -108,6 +112,7 @@ class Trainer:
                  progress: bool | None = None, amp: bool = False, grad_clip: float | None = None,
                  resume: bool = False, compile: bool = False, flat_params: bool = True,
                  balanced_batches: float | None = None, min_steps: int = 0, log_every: int | None = None,
+                 ema_decay: float | None = None,
                  on_epoch_end: Callable[[dict[str, float]], None] | None = None) -> None:
         check_range("trainer.max_epochs", max_epochs, 0)
         check_range("trainer.min_steps", min_steps, 0)
@@ -115,6 +120,8 @@ class Trainer:
             check_range("trainer.balanced_batches", balanced_batches, 0.0, 1.0)
             if not 0 < balanced_batches < 1:
                 raise ConfigError(f"trainer.balanced_batches={balanced_batches} must be a share in (0, 1), or null")
+        if ema_decay is not None and not 0 < ema_decay < 1:
+            raise ConfigError(f"trainer.ema_decay={ema_decay} must be a decay per step in (0, 1), e.g. 0.999, or null")
         check_range("trainer.batch_size", batch_size, 1)
         check_range("trainer.val_fraction", val_fraction, 0.0, 0.9)
         check_range("trainer.checkpoint_every", checkpoint_every, 1)
@@ -130,6 +137,7 @@ class Trainer:
         self.checkpoint_every, self.progress, self.amp = checkpoint_every, progress, amp
         self.grad_clip, self.resume, self.compile, self.flat_params = grad_clip, resume, compile, flat_params
         self.balanced_batches, self.min_steps = balanced_batches, int(min_steps)
+        self.ema_decay = ema_decay
         self.log_every = max(1, self.max_epochs // 10) if log_every is None else int(log_every)
         self.on_epoch_end = on_epoch_end
         self.history: list[dict[str, float]] = []
@@ -175,6 +183,10 @@ class Trainer:
         Xv = torch.as_tensor(val.X, device=device) if val is not None and len(val) else None
         Sv = torch.as_tensor(val.semi, device=device) if Xv is not None else None
         gen = torch.Generator().manual_seed(int(seed))
+        # The average is a copy made before the parameters become views of one flat buffer; its first
+        # update copies the trained model (after init_from_data or a resume), the later ones average.
+        ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(self.ema_decay), use_buffers=True)
+               if self.ema_decay else None)
         flat, optimizer = self._optimizer(model, device)
         zero_grad = flat.zero_grad if flat is not None else lambda: optimizer.zero_grad(set_to_none=True)
         scheduler = self.scheduler(optimizer) if self.scheduler else None
@@ -210,6 +222,11 @@ class Trainer:
             torch.set_rng_state(state["torch_rng"])
             if state.get("cuda_rng") is not None and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(state["cuda_rng"])
+            if ema is not None:
+                if state.get("ema") is None:
+                    raise CheckpointError(f"{ckpt_path} was written without trainer.ema_decay; resume with the "
+                                          "run's own trainer settings, or train afresh")
+                ema.load_state_dict(state["ema"])
             start_epoch, best_val, bad_epochs = state["epoch"], state["best_val"], state["bad_epochs"]
             best_state, self.history, self.best_epoch = state.get("best_state"), state["history"], state.get(
                 "best_epoch")
@@ -246,6 +263,8 @@ class Trainer:
                         if self.grad_clip:
                             torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
                         optimizer.step()
+                        if ema is not None:
+                            ema.update_parameters(model)
                         if names is None:
                             names = ["loss", *parts]
                         step = torch.stack([loss.detach(), *(v.detach() for v in parts.values())]).float()
@@ -262,10 +281,11 @@ class Trainer:
                     record["seconds"] = time.perf_counter() - t0
                     record["lr"] = lr
                     if Xv is not None:
-                        record["val_loss"] = self._val_loss(model, Xv, Sv)
+                        judged = ema.module if ema is not None else model
+                        record["val_loss"] = self._val_loss(judged, Xv, Sv)
                         if record["val_loss"] < best_val:
                             best_val, bad_epochs, self.best_epoch = record["val_loss"], 0, epoch + 1
-                            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                            best_state = {k: v.detach().clone() for k, v in judged.state_dict().items()}
                         else:
                             bad_epochs += 1
                     self.history.append(record)
@@ -282,7 +302,7 @@ class Trainer:
                         opt_state = (flat.per_parameter_state(optimizer.state_dict()) if flat is not None
                                      else optimizer.state_dict())
                         self._save_progress(ckpt_path, model, opt_state, scheduler, gen, epoch + 1, best_val,
-                                            bad_epochs, best_state)
+                                            bad_epochs, best_state, ema)
                     if terminated is not None:
                         terminated.checkpoint_epoch = epoch + 1
                         log.debug("%s: checkpoint of epoch %d written to %s", terminated.name, epoch + 1, ckpt_path)
@@ -298,6 +318,8 @@ class Trainer:
         self.epochs_run = len(self.history)
         if best_state is not None and self.patience:
             model.load_state_dict(best_state)
+        elif ema is not None:
+            model.load_state_dict(ema.module.state_dict())
         model.after_fit(X, S)
         self._save_final(ckpt_dir, model)
 
@@ -355,7 +377,8 @@ class Trainer:
         return flat, optimizer
 
     def _save_progress(self, path: Path, model: TorchDetector, optimizer_state: dict, scheduler, gen: torch.Generator,
-                       epoch: int, best_val: float, bad_epochs: int, best_state: dict | None) -> None:
+                       epoch: int, best_val: float, bad_epochs: int, best_state: dict | None,
+                       ema: AveragedModel | None = None) -> None:
         save_checkpoint(path, {
             "model": model.state_dict(),
             "model_class": model.class_path(),
@@ -366,6 +389,7 @@ class Trainer:
                 "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
                 "best_val": best_val, "bad_epochs": bad_epochs, "best_state": best_state,
                 "best_epoch": self.best_epoch, "history": self.history,
+                "ema": ema.state_dict() if ema is not None else None,
             },
         })
 

@@ -21,7 +21,7 @@ task then resumes from it (scoring only) and writes the run folder as a separate
 What cannot stack raises ``Unstackable`` before any step (the launcher then runs the seeds one after
 another): closed-form models, different split sizes, a loss under ``vmap`` that draws random numbers other
 than through ``loss_draws`` (vmap could not give each seed its own run's draws; a model whose loss keeps
-the seed axis promises not to, ``loss_takes_seed_axis``), ``trainer.compile``. The draws a
+the seed axis promises not to, ``loss_takes_seed_axis``), ``trainer.compile``, ``trainer.ema_decay``. The draws a
 model declares in ``loss_draws`` (EDE's noise targets) come per seed from a generator that continues
 torch's global RNG as the seed's own run has it, so they are that run's draws.
 """
@@ -93,6 +93,8 @@ def check_stackable(trainers: Sequence[Trainer], models: Sequence[Detector], tra
         raise Unstackable("the seeds' models have different parameter shapes")
     if trainers[0].compile:
         raise Unstackable("trainer.compile=true is not stacked")
+    if trainers[0].ema_decay:
+        raise Unstackable("trainer.ema_decay is not stacked")
     sizes = {len(t) for t in trains}
     if 0 in sizes:
         raise Unstackable("a training part is empty (its own run reports it)")

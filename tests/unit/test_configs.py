@@ -68,11 +68,15 @@ def test_every_dataset_model_specialization_names_a_real_pair_and_applies_to_it_
     _assert_holds(OmegaConf.to_container(cfg), own, name)
     other = next(d for d in DATASETS if f"{d}_{model}" not in SPECIALIZATIONS)
     plain = compose_cfg("train", [f"dataset={other}", f"model={model}"])
-    for key, value in own["model"].items():
-        assert plain.model[key] != value, f"{key} leaked to dataset={other}"
+    settings = [(group, key, value) for group in ("model", "trainer") for key, value in own.get(group, {}).items()]
+    assert settings and set(own) <= {"model", "trainer"}, f"{name}: only model and trainer keys are checked here"
+    for group, key, value in settings:
+        assert plain[group][key] != value, f"{group}.{key} leaked to dataset={other}"
+    # the command line still wins (0.5: a value every key here takes, an integer width or a decay in (0, 1))
     again = compose_cfg("train", [f"dataset={dataset}", f"model={model}",
-                                  *(f"model.{k}=1" for k in own["model"])])
-    assert all(again.model[k] == 1 for k in own["model"])  # the command line still wins
+                                  *(f"{group}.{key}=0.5" if group == "trainer" else f"{group}.{key}=1"
+                                    for group, key, _ in settings)])
+    assert all(again[group][key] == (0.5 if group == "trainer" else 1) for group, key, _ in settings)
 
 
 def test_ede_net_width_is_two_on_mnist_and_fashion_mnist_only(compose_cfg):
@@ -81,6 +85,17 @@ def test_ede_net_width_is_two_on_mnist_and_fashion_mnist_only(compose_cfg):
     assert widths == {"mnist": 2, "fashion_mnist": 2, "cifar10": 1, "pneumoniamnist": 1, "cardio": 1, "digits": 1}
     swept = compose_cfg("train", ["experiment=oneclass_images_paper", "model=ede", "dataset=fashion_mnist"])
     assert swept.model.net_width == 2
+
+
+def test_ede_averages_its_weights_on_mnist_and_fashion_mnist_only(compose_cfg):
+    """``trainer.ema_decay`` 0.99 for EDE on the two image sets where validation chose it (docs/ede.md),
+    the last step's weights for every other pair; the paper sweep keeps it."""
+    decays = {(d, m): compose_cfg("train", [f"dataset={d}", f"model={m}"]).trainer.ema_decay
+              for d in ("mnist", "fashion_mnist", "cifar10", "cardio", "digits") for m in ("ede", "deepsad")}
+    assert decays == {(d, m): 0.99 if m == "ede" and d in ("mnist", "fashion_mnist") else None
+                      for d, m in decays}
+    swept = compose_cfg("train", ["experiment=oneclass_images_paper", "model=ede", "dataset=mnist"])
+    assert swept.trainer.ema_decay == 0.99
 
 
 def test_evaluate_config_composes(compose_cfg):

@@ -242,3 +242,89 @@ def test_on_epoch_end_gets_each_record_with_the_epochs_learning_rate(tmp_path: P
     assert [n for _, n in seen] == [1, 2, 3, 4]  # called once the record is in history
     assert [r["lr"] for r, _ in seen] == pytest.approx([1e-2, 5e-3, 2.5e-3, 1.25e-3])  # the rate each epoch used
     assert [r for r, _ in seen] == t.history
+
+
+class Drift(TorchDetector):
+    """Loss ``sum(w)`` under SGD lr 1: each step subtracts 1 from every weight, so the weights after step t
+    are ``w0 - t`` and their moving average has a closed form. A BatchNorm (unused by the loss) keeps its
+    integer ``num_batches_tracked`` in the averaged buffers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.input_shape = (3,)
+        self.w = nn.Parameter(torch.zeros(2))
+        self.bn = nn.BatchNorm1d(3, affine=False)
+
+    def loss(self, x, semi):
+        self.bn(x)
+        s = self.w.sum() + 0.0 * x.sum()
+        return s, {"s": s.detach()}
+
+    def score_batch(self, x):
+        return x.sum(dim=1) + self.w.sum()
+
+
+def test_ema_decay_ends_with_the_moving_average_of_the_steps_weights(tmp_path: Path) -> None:
+    d = 0.5
+    t = trainer(max_epochs=2, batch_size=8, scheduler=None, ema_decay=d,
+                optimizer=functools.partial(torch.optim.SGD, lr=1.0))
+    model = Drift()
+    t.fit(model, part(24), None, tmp_path, seed=0)  # 3 steps per epoch: weights -1, -2, ..., -6
+    ema = -1.0  # the first update copies the weights of step 1
+    for step in range(2, 7):
+        ema = d * ema + (1 - d) * -step
+    assert ema == pytest.approx(-5.03125)  # -1, -1.5, -2.25, -3.125, -4.0625, -5.03125
+    np.testing.assert_allclose(model.w.detach().numpy(), [ema, ema], rtol=0, atol=1e-6)
+    assert model.bn.num_batches_tracked.dtype == torch.int64
+    assert not torch.equal(model.bn.running_mean, torch.zeros(3))  # averaged statistics, not the initial ones
+    # off: the last step's weights
+    plain = Drift()
+    trainer(max_epochs=2, batch_size=8, scheduler=None, optimizer=functools.partial(torch.optim.SGD, lr=1.0)
+            ).fit(plain, part(24), None, tmp_path / "plain", seed=0)
+    np.testing.assert_allclose(plain.w.detach().numpy(), [-6.0, -6.0])
+
+
+def _cut_in_epoch_3(t: Trainer, model: Toy, data: Part, ckpt_dir: Path) -> None:
+    """Fit until the first step of epoch 3, then stop as Ctrl-C would: the checkpoint of epoch 2 is left."""
+    original = Trainer._batches
+    calls = [0]
+
+    def stop_in_epoch_3(self, n, gen, device):
+        calls[0] += 1
+        chunks = original(self, n, gen, device)
+        if calls[0] == 3:
+            def gen_():
+                yield chunks[0]
+                raise KeyboardInterrupt
+            return gen_()
+        return chunks
+
+    Trainer._batches = stop_in_epoch_3
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            t.fit(model, data, None, ckpt_dir, seed=3)
+    finally:
+        Trainer._batches = original
+    assert load_checkpoint(ckpt_dir / STATE_FILE)["trainer"]["epoch"] == 2
+
+
+def test_ema_decay_resumes_its_average_from_the_checkpoint(tmp_path: Path) -> None:
+    data = part(30)
+    full = fresh_model()
+    trainer(ema_decay=0.9).fit(full, data, None, tmp_path / "full", seed=3)
+    _cut_in_epoch_3(trainer(ema_decay=0.9), fresh_model(), data, tmp_path / "cut")
+    assert load_checkpoint(tmp_path / "cut" / STATE_FILE)["trainer"]["ema"] is not None
+    resumed = fresh_model()
+    trainer(ema_decay=0.9, resume=True).fit(resumed, data, None, tmp_path / "cut", seed=3)
+    for a, b in zip(full.state_dict().values(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    # a checkpoint written without the average cannot continue one
+    _cut_in_epoch_3(trainer(), fresh_model(), data, tmp_path / "plain")
+    with pytest.raises(CheckpointError, match="without trainer.ema_decay"):
+        trainer(ema_decay=0.9, resume=True).fit(fresh_model(), data, None, tmp_path / "plain", seed=3)
+
+
+@pytest.mark.parametrize("decay", [0.0, 1.0, -0.5, 2.0])
+def test_ema_decay_outside_zero_one_is_a_config_error(decay: float) -> None:
+    with pytest.raises(ConfigError, match="trainer.ema_decay"):
+        trainer(ema_decay=decay)

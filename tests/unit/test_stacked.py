@@ -85,11 +85,14 @@ def _part(n: int) -> Part:
                 np.arange(n))
 
 
-def test_different_split_sizes_or_a_closed_form_model_do_not_stack(compose_cfg):
+def test_different_split_sizes_weight_averaging_or_a_closed_form_model_do_not_stack(compose_cfg):
     preps = [prepare_seed(_cfg(compose_cfg, s, ["model=deepsad", "trainer.max_epochs=1"])) for s in (1, 2)]
     trainers, models = [p.trainer for p in preps], [p.model for p in preps]
     with pytest.raises(Unstackable, match="differ in size"):
         check_stackable(trainers, models, [_part(10), _part(11)], [None, None])
+    averaged = prepare_seed(_cfg(compose_cfg, 1, ["model=deepsad", "trainer.ema_decay=0.99"]))
+    with pytest.raises(Unstackable, match="trainer.ema_decay is not stacked"):
+        check_stackable([averaged.trainer] * 2, [averaged.model] * 2, [_part(10)] * 2, [None, None])
     forest = prepare_seed(_cfg(compose_cfg, 1, ["model=iforest"]))
     with pytest.raises(Unstackable, match="not trained by gradient steps"):
         check_stackable([forest.trainer] * 2, [forest.model] * 2, [_part(10)] * 2, [None, None])
