@@ -93,27 +93,7 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path: Path) -> N
     t_full.fit(full, data, None, tmp_path / "full", seed=3)
 
     # Interrupted in the middle of epoch 3 (checkpoint of epoch 2 on disk), then resumed by a new process-like setup.
-    interrupted = fresh_model()
-    t_int = trainer()
-    original = Trainer._batches
-
-    def stop_in_epoch_3(self, n, gen, device, calls=[0]):  # noqa: B006 - counter shared across calls
-        calls[0] += 1
-        chunks = original(self, n, gen, device)
-        if calls[0] == 3:
-            def gen_():
-                yield chunks[0]
-                raise KeyboardInterrupt
-            return gen_()
-        return chunks
-
-    Trainer._batches = stop_in_epoch_3
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            t_int.fit(interrupted, data, None, tmp_path / "resumed", seed=3)
-    finally:
-        Trainer._batches = original
-    assert load_checkpoint(tmp_path / "resumed" / STATE_FILE)["trainer"]["epoch"] == 2
+    _cut_in_epoch_3(trainer(), fresh_model(), data, tmp_path / "resumed")
 
     torch.manual_seed(12345)  # the global RNG state must come from the checkpoint, not from here
     resumed = fresh_model()
