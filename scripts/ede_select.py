@@ -19,6 +19,7 @@ import argparse
 import csv
 import itertools
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -93,7 +94,10 @@ def main() -> None:
                 sys.exit(f"{args.out} has other columns (written by an older version?): choose a new --out")
             done = {(r["dataset"], r["normal_class"], r["seed"], r["gcn"], r["anomaly_reconstruction"],
                      r["consistency"]) for r in reader}
-    with open(args.out, "a", newline="") as fh, initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    # checkpoints go to a folder of this process's own (two sweeps side by side must not share one),
+    # removed when the sweep ends
+    with (open(args.out, "a", newline="") as fh, initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"),
+          tempfile.TemporaryDirectory(prefix="ede_select_ckpt_") as ckpt_tmp):
         writer = csv.DictWriter(fh, fieldnames=fields)
         if new_file:
             writer.writeheader()
@@ -121,7 +125,7 @@ def main() -> None:
                 train = train.take(np.flatnonzero(~labeled))
             model = build_model(cfg)
             t0 = time.perf_counter()
-            trainer.fit(model, train, val, Path("/tmp/ede_select_ckpt"), seed=seed)
+            trainer.fit(model, train, val, Path(ckpt_tmp), seed=seed)
             row = {"dataset": dataset, "normal_class": cls, "seed": seed, "anomaly_reconstruction": anom,
                    "consistency": cons, "gcn": gcn, "known": ",".join(map(str, split.known_anomaly_classes)),
                    "n_train": len(train), "n_val": len(val) if val is not None else 0,
