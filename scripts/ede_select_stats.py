@@ -6,7 +6,8 @@ evaluated on the validation part (the selection number) and the test part (for t
     python scripts/ede_select_stats.py outputs/ede_select/stats --part val
 
 Scores: ``standardized`` (the sum of the one-sided z-scores of rec and ‖ẑ‖), ``standardized_rel``
-(the same plus the z-score of rec / ‖x‖², EDE's default), and
+(the same plus the z-score of rec / ‖x‖², EDE's default), ``std_rel_zrel`` and ``std_rel_plus_zrel``
+(‖ẑ‖ / ‖x‖ in place of ‖ẑ‖, or as a fourth z-score: docs/ede.md, not adopted), and
 typicality scores: how far a sample's statistics lie from the training normals' on *either* side
 (an autoencoder can reconstruct a simple anomaly better than a normal sample; Nalisnick et al. 2019,
 DoSE, Morningstar et al. 2021): the Euclidean norm of the z-scores (``typ``), the same on log
@@ -45,6 +46,13 @@ def scores(d, part: str) -> dict[str, np.ndarray]:
             rel_tr = tr[:, 0] / np.maximum(feats(d, "train", ("xnorm",))[:, 0] ** 2, TINY)
             rel = x[:, 0] / np.maximum(feats(d, part, ("xnorm",))[:, 0] ** 2, TINY)
             out["standardized_rel"] = z.sum(1) + (rel - rel_tr.mean()) / (rel_tr.std() + 1e-12)
+            # ‖ẑ‖ relative to the input's size, ‖ẑ‖ / ‖x‖: on pixels ‖ẑ‖ tracks the ink as rec does
+            # (METHODS.md §1); in place of ‖ẑ‖ (``std_rel_zrel``) or beside it (``std_rel_plus_zrel``)
+            zrel_tr = tr[:, 1] / np.maximum(feats(d, "train", ("xnorm",))[:, 0], TINY)
+            zrel = x[:, 1] / np.maximum(feats(d, part, ("xnorm",))[:, 0], TINY)
+            zz = (zrel - zrel_tr.mean()) / (zrel_tr.std() + 1e-12)
+            out["std_rel_zrel"] = out["standardized_rel"] - z[:, 1] + zz
+            out["std_rel_plus_zrel"] = out["standardized_rel"] + zz
         else:
             out[f"std_{tag}"] = z.sum(1)  # one-sided, like standardized, with one more statistic
         out[f"typ_{tag}"] = np.sqrt((z ** 2).sum(1))
@@ -76,10 +84,11 @@ def main() -> None:
     for name, r in rows.items():
         print(name[:44].ljust(44) + " ".join(f"{r[k]:16.2f}" for k in keys))
     print("mean".ljust(44) + " ".join(f"{np.mean([r[k] for r in rows.values()]):16.2f}" for k in keys))
-    print("paired vs standardized (mean diff, wins/n):")
-    for k in keys:
-        diffs = np.array([r[k] - r["standardized"] for r in rows.values()])
-        print(f"  {k:16s} {diffs.mean():+6.2f}  {int((diffs > 0).sum())}/{len(diffs)}")
+    for base in ("standardized", "standardized_rel"):
+        print(f"paired vs {base} (mean diff, wins/n):")
+        for k in keys:
+            diffs = np.array([r[k] - r[base] for r in rows.values()])
+            print(f"  {k:16s} {diffs.mean():+6.2f}  {int((diffs > 0).sum())}/{len(diffs)}")
 
 
 if __name__ == "__main__":

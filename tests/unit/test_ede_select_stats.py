@@ -51,3 +51,17 @@ def test_standardized_rel_adds_the_z_score_of_the_error_relative_to_the_inputs_s
     np.testing.assert_allclose(scores["standardized_rel"], expected, rtol=1e-6, atol=1e-9)
     assert scores["standardized"][0] == scores["standardized"][1]
     assert scores["standardized_rel"][1] > scores["standardized_rel"][0]
+
+
+def test_zrel_scores_use_the_code_norm_relative_to_the_inputs_norm():
+    """``std_rel_zrel`` swaps ‖ẑ‖'s z-score for that of ‖ẑ‖ / ‖x‖; ``std_rel_plus_zrel`` adds it."""
+    train, d = _typical(2, 2)
+    d["test_xnorm"] = np.array([1.0, 0.5])  # same ‖ẑ‖, half the size
+    d["test_znorm"] = np.array([1.5, 1.5])  # off the normals' mean, so that ‖ẑ‖'s own z-score is not 0
+    scores = _module().scores(d, "test")
+    zrel_tr = train["znorm"] / train["xnorm"]
+    z_zrel = (d["test_znorm"] / d["test_xnorm"] - zrel_tr.mean()) / zrel_tr.std()
+    z_zn = (d["test_znorm"] - train["znorm"].mean()) / train["znorm"].std()
+    np.testing.assert_allclose(scores["std_rel_plus_zrel"], scores["standardized_rel"] + z_zrel, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(scores["std_rel_zrel"], scores["standardized_rel"] - z_zn + z_zrel, rtol=1e-6, atol=1e-9)
+    assert scores["std_rel_plus_zrel"][1] > scores["std_rel_plus_zrel"][0]
