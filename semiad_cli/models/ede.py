@@ -13,14 +13,16 @@ Score (``score``): ``loss`` Σ_j (x̂_j − x_j)² + ‖ẑ‖ (the training los
 mean_j (x̂_j − x_j)² + ‖ẑ‖ (the Julia reference), ``standardized`` (``rec`` and ``znorm`` each
 z-scored with the training normals' mean and std) or ``standardized_rel`` (the same with
 ``rec_rel`` = Σ_j (x̂_j − x_j)² / ‖x‖² added: an input with little signal, such as a thin digit 1,
-is reconstructed with a small error in absolute terms but not relative to its own size). Every part
-is always reported: ``rec`` (the per-sample sum), ``rec_rel`` and ``znorm``. docs/ede.md says why the
-defaults are what they are.
+is reconstructed with a small error in absolute terms but not relative to its own size); the
+``standardized*`` scores weigh each z-score by ``part_weights`` (1 each unless a dataset's config says
+otherwise). Every part is always reported: ``rec`` (the per-sample sum), ``rec_rel`` and ``znorm``.
+docs/ede.md says why the defaults are what they are.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import torch
 
@@ -89,6 +91,23 @@ def ede_score_parts(x: torch.Tensor, x_hat: torch.Tensor, z_hat: torch.Tensor) -
     return {"rec": rec, "rec_rel": rec / size, "znorm": safe_norm(z_hat)}
 
 
+def check_part_weights(part_weights: Mapping[str, float] | None, score: str) -> dict[str, float]:
+    """Every part's weight (1 unless given), checked: known part names, finite and ≥ 0, and only
+    for a ``standardized*`` score, the only scores that sum z-scored parts."""
+    weights = dict.fromkeys(PARTS, 1.0)
+    for name, value in (part_weights or {}).items():
+        if name not in PARTS:
+            raise ConfigError(f"model.part_weights.{name} is not a score part: use {', '.join(PARTS)}")
+        check_range(f"model.part_weights.{name}", value, 0.0)
+        if not math.isfinite(value):
+            raise ConfigError(f"model.part_weights.{name}={value} must be finite")
+        weights[name] = float(value)
+    if score not in STANDARDIZED_PARTS and any(w != 1.0 for w in weights.values()):
+        raise ConfigError(f"model.part_weights weigh the z-scored parts of model.score=standardized or "
+                          f"standardized_rel; model.score={score} has fixed scales: set the weights to 1")
+    return weights
+
+
 class EDE(TorchDetector):
     """Encoder-decoder-encoder semi-supervised detector.
 
@@ -103,6 +122,9 @@ class EDE(TorchDetector):
             within each feature's training range, drawn afresh each step).
         score: ``loss`` | ``reference`` | ``standardized`` | ``standardized_rel`` (see the module
             docstring).
+        part_weights: weight of each part's z-score in the ``standardized*`` scores, by part name
+            (``rec``, ``rec_rel``, ``znorm``; a part left out keeps 1). It reweighs the parts without
+            retraining; ``loss`` and ``reference`` have fixed scales and refuse weights other than 1.
         consistency: ``mean`` (the reference: over batch and code dims) or ``sum`` (per sample).
         net_width: build E1, D and E2 ``net_width`` times as wide as ``net`` (its channel counts, or
             an MLP's hidden sizes; code size unchanged). ESAD's nets are not recovered; 1 is the
@@ -122,7 +144,8 @@ class EDE(TorchDetector):
 
     def __init__(self, *, net: NetSpec, shared_encoder: bool = False, lambda_ent: float = 1.0,
                  lambda_con: float = 1.0, eps: float = 1e-6, anomaly_reconstruction: str = "noise",
-                 score: str = "standardized_rel", consistency: str = "mean", net_width: int = 1) -> None:
+                 score: str = "standardized_rel", consistency: str = "mean", net_width: int = 1,
+                 part_weights: Mapping[str, float] | None = None) -> None:
         super().__init__()
         check_range("model.lambda_ent", lambda_ent, 0.0)
         check_range("model.lambda_con", lambda_con, 0.0)
@@ -132,6 +155,7 @@ class EDE(TorchDetector):
             if value not in allowed:
                 raise ConfigError(f"model.{key}={value!r} is not one of {', '.join(allowed)}")
         self.net_width = check_positive_int("model.net_width", net_width, "the dataset's net")
+        self.part_weights = check_part_weights(part_weights, score)
         if self.net_width != 1:
             net = net.widened(self.net_width)
         self.shared_encoder = shared_encoder
@@ -210,7 +234,7 @@ class EDE(TorchDetector):
         if kind == "reference":
             return rec / self.n_features + znorm
         if kind in STANDARDIZED_PARTS:
-            return sum((parts[name] - self.part_mean_[i]) / self.part_std_[i]
+            return sum(self.part_weights[name] * (parts[name] - self.part_mean_[i]) / self.part_std_[i]
                        for i, name in enumerate(PARTS) if name in STANDARDIZED_PARTS[kind])
         return rec + znorm
 

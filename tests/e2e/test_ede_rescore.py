@@ -27,3 +27,18 @@ def test_other_models_are_skipped(tmp_path, cli_inproc):
     run = tmp_path / "iforest"
     cli_inproc("train", "model=iforest", f"hydra.run.dir={run}", check=True)
     assert load_script("ede_rescore").rescore(run) is None
+
+
+def test_rescoring_with_other_part_weights_matches_a_run_trained_with_them(tmp_path, cli_inproc):
+    """The weights only reweigh the parts at scoring time: znorm 2 rescored with znorm 1 is the unit-weight run."""
+    doubled, unit = tmp_path / "doubled", tmp_path / "unit"
+    for run, weight in ((doubled, 2), (unit, 1)):
+        cli_inproc("train", "model=ede", "trainer.max_epochs=2", f"model.part_weights.znorm={weight}",
+                   f"hydra.run.dir={run}", check=True)
+    script = load_script("ede_rescore")
+    row = script.rescore(doubled, part_weights={"znorm": 1.0})
+    assert row["matches_train"] and row["part_weights"] == "rec=1 rec_rel=1 znorm=1"
+    trained_unit = json.loads((unit / "metrics.json").read_text())
+    assert row["auroc_standardized_rel"] == pytest.approx(trained_unit["auroc"], abs=1e-9)
+    assert row["auroc_standardized_rel"] != pytest.approx(json.loads((doubled / "metrics.json").read_text())["auroc"],
+                                                          abs=1e-9)

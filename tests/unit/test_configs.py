@@ -68,15 +68,25 @@ def test_every_dataset_model_specialization_names_a_real_pair_and_applies_to_it_
     _assert_holds(OmegaConf.to_container(cfg), own, name)
     other = next(d for d in DATASETS if f"{d}_{model}" not in SPECIALIZATIONS)
     plain = compose_cfg("train", [f"dataset={other}", f"model={model}"])
-    settings = [(group, key, value) for group in ("model", "trainer") for key, value in own.get(group, {}).items()]
+    settings = [(group, key, value) for group in ("model", "trainer") for key, value in _leaves(own.get(group, {}))]
     assert settings and set(own) <= {"model", "trainer"}, f"{name}: only model and trainer keys are checked here"
     for group, key, value in settings:
-        assert plain[group][key] != value, f"{group}.{key} leaked to dataset={other}"
-    # the command line still wins (0.5: a value every key here takes, an integer width or a decay in (0, 1))
+        assert OmegaConf.select(plain[group], key) != value, f"{group}.{key} leaked to dataset={other}"
+    # the command line still wins (0.5: a value every key here takes, an integer width or a decay in (0, 1);
+    # 1: an integer width or a part's weight)
     again = compose_cfg("train", [f"dataset={dataset}", f"model={model}",
                                   *(f"{group}.{key}=0.5" if group == "trainer" else f"{group}.{key}=1"
                                     for group, key, _ in settings)])
-    assert all(again[group][key] == (0.5 if group == "trainer" else 1) for group, key, _ in settings)
+    assert all(OmegaConf.select(again[group], key) == (0.5 if group == "trainer" else 1)
+               for group, key, _ in settings)
+
+
+def _leaves(tree: dict, prefix: str = "") -> list[tuple[str, object]]:
+    """``(dotted key, value)`` of every non-mapping value in ``tree``."""
+    out = []
+    for key, value in tree.items():
+        out += _leaves(value, f"{prefix}{key}.") if isinstance(value, dict) else [(f"{prefix}{key}", value)]
+    return out
 
 
 def test_ede_net_width_is_two_on_mnist_and_fashion_mnist_only(compose_cfg):
@@ -85,6 +95,17 @@ def test_ede_net_width_is_two_on_mnist_and_fashion_mnist_only(compose_cfg):
     assert widths == {"mnist": 2, "fashion_mnist": 2, "cifar10": 1, "pneumoniamnist": 1, "cardio": 1, "digits": 1}
     swept = compose_cfg("train", ["experiment=oneclass_images_paper", "model=ede", "dataset=fashion_mnist"])
     assert swept.model.net_width == 2
+
+
+def test_ede_weighs_the_code_norm_twice_on_fashion_mnist_only(compose_cfg):
+    """``model.part_weights.znorm`` 2 for EDE on F-MNIST, where validation chose it (docs/ede.md); 1 elsewhere,
+    MNIST included; the paper sweep keeps it."""
+    weights = {d: dict(compose_cfg("train", [f"dataset={d}", "model=ede"]).model.part_weights)
+               for d in ("mnist", "fashion_mnist", "cifar10", "cardio", "digits")}
+    assert weights == {d: {"rec": 1.0, "rec_rel": 1.0, "znorm": 2.0 if d == "fashion_mnist" else 1.0}
+                       for d in weights}
+    swept = compose_cfg("train", ["experiment=oneclass_images_paper", "model=ede", "dataset=fashion_mnist"])
+    assert swept.model.part_weights.znorm == 2.0
 
 
 def test_ede_averages_its_weights_on_mnist_and_fashion_mnist_only(compose_cfg):

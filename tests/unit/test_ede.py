@@ -83,6 +83,35 @@ def test_score_variants_combine_the_reported_parts(kind):
     np.testing.assert_allclose(model.score(X), expected, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["standardized", "standardized_rel"])
+def test_part_weights_scale_each_z_score_of_the_standardized_scores(kind):
+    torch.manual_seed(0)
+    weights = {"rec": 0.5, "rec_rel": 3.0, "znorm": 2.0}
+    model = EDE(net=MLPSpec(input_shape=[6], hidden=[5], rep_dim=3), score=kind, part_weights=weights)
+    X = np.random.default_rng(0).random((40, 6), dtype=np.float32)
+    model.after_fit(torch.as_tensor(X[:30]), torch.zeros(30))
+    parts = model.score_parts(X)
+    names = ["rec", "znorm"] + (["rec_rel"] if kind == "standardized_rel" else [])
+    expected = sum(weights[k] * (parts[k] - parts[k][:30].mean()) / parts[k][:30].std(ddof=1) for k in names)
+    np.testing.assert_allclose(model.score(X), expected, rtol=1e-4, atol=1e-4)  # float32 means, weights up to 3
+    # a part left out keeps weight 1; the weights are config, not state: a reload takes the new ones
+    assert EDE(net=MLPSpec(input_shape=[6]), part_weights={"znorm": 2.0}).part_weights == {
+        "rec": 1.0, "rec_rel": 1.0, "znorm": 2.0}
+
+
+@pytest.mark.parametrize("weights,score,match", [
+    ({"zn": 2.0}, "standardized_rel", "model.part_weights.zn is not a score part"),
+    ({"znorm": -1.0}, "standardized_rel", r"model.part_weights.znorm=-1.0 is out of range"),
+    ({"znorm": float("nan")}, "standardized_rel", "must be finite"),
+    ({"znorm": float("inf")}, "standardized_rel", "must be finite"),
+    ({"znorm": "two"}, "standardized_rel", "wrong type"),
+    ({"znorm": 2.0}, "loss", "model.score=loss has fixed scales"),
+])
+def test_bad_part_weights_are_config_errors_naming_the_key(weights, score, match):
+    with pytest.raises(ConfigError, match=match):
+        EDE(net=MLPSpec(input_shape=[6]), score=score, part_weights=weights)
+
+
 def test_standardized_statistics_leave_labeled_anomalies_out_and_are_saved(tmp_path):
     torch.manual_seed(0)
     spec = MLPSpec(input_shape=[4], hidden=[5], rep_dim=3)
