@@ -21,6 +21,7 @@ docs/ede.md says why the defaults are what they are.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 
@@ -30,6 +31,8 @@ from semiad_cli.data.split import KNOWN_ANOMALY
 from semiad_cli.errors import CheckpointError, ConfigError, check_positive_int, check_range
 from semiad_cli.models.base import TorchDetector
 from semiad_cli.models.nets.base import NetSpec
+
+log = logging.getLogger(__name__)
 
 ANOMALY_RECONSTRUCTION = ("skip", "input", "noise")
 SCORES = ("loss", "reference", "standardized", "standardized_rel")
@@ -92,8 +95,9 @@ def ede_score_parts(x: torch.Tensor, x_hat: torch.Tensor, z_hat: torch.Tensor) -
 
 
 def check_part_weights(part_weights: Mapping[str, float] | None, score: str) -> dict[str, float]:
-    """Every part's weight (1 unless given), checked: known part names, finite and ≥ 0, and only
-    for a ``standardized*`` score, the only scores that sum z-scored parts."""
+    """Every part's weight (1 unless given), checked: known part names, finite and ≥ 0. Only the
+    ``standardized*`` scores sum z-scored parts; with another score, weights other than 1 are named in
+    a warning, not an error, because a dataset's config may set them (F-MNIST) under a user's score."""
     weights = dict.fromkeys(PARTS, 1.0)
     for name, value in (part_weights or {}).items():
         if name not in PARTS:
@@ -103,8 +107,9 @@ def check_part_weights(part_weights: Mapping[str, float] | None, score: str) -> 
             raise ConfigError(f"model.part_weights.{name}={value} must be finite")
         weights[name] = float(value)
     if score not in STANDARDIZED_PARTS and any(w != 1.0 for w in weights.values()):
-        raise ConfigError(f"model.part_weights weigh the z-scored parts of model.score=standardized or "
-                          f"standardized_rel; model.score={score} has fixed scales: set the weights to 1")
+        log.warning("model.part_weights (%s) weigh the z-scored parts of model.score=standardized or "
+                    "standardized_rel only; model.score=%s has fixed scales and ignores them",
+                    " ".join(f"{k}={v:g}" for k, v in weights.items()), score)
     return weights
 
 
@@ -124,7 +129,7 @@ class EDE(TorchDetector):
             docstring).
         part_weights: weight of each part's z-score in the ``standardized*`` scores, by part name
             (``rec``, ``rec_rel``, ``znorm``; a part left out keeps 1). It reweighs the parts without
-            retraining; ``loss`` and ``reference`` have fixed scales and refuse weights other than 1.
+            retraining; ``loss`` and ``reference`` have fixed scales and ignore it (with a warning).
         consistency: ``mean`` (the reference: over batch and code dims) or ``sum`` (per sample).
         net_width: build E1, D and E2 ``net_width`` times as wide as ``net`` (its channel counts, or
             an MLP's hidden sizes; code size unchanged). ESAD's nets are not recovered; 1 is the

@@ -105,11 +105,24 @@ def test_part_weights_scale_each_z_score_of_the_standardized_scores(kind):
     ({"znorm": float("nan")}, "standardized_rel", "must be finite"),
     ({"znorm": float("inf")}, "standardized_rel", "must be finite"),
     ({"znorm": "two"}, "standardized_rel", "wrong type"),
-    ({"znorm": 2.0}, "loss", "model.score=loss has fixed scales"),
 ])
 def test_bad_part_weights_are_config_errors_naming_the_key(weights, score, match):
     with pytest.raises(ConfigError, match=match):
         EDE(net=MLPSpec(input_shape=[6]), score=score, part_weights=weights)
+
+
+@pytest.mark.parametrize("kind", ["loss", "reference"])
+def test_scores_with_fixed_scales_ignore_part_weights_and_say_so(kind, caplog):
+    """F-MNIST's config weighs ‖ẑ‖ twice; ``model.score=loss`` there still runs, with a warning."""
+    torch.manual_seed(0)
+    spec = MLPSpec(input_shape=[6], hidden=[5], rep_dim=3)
+    X = np.random.default_rng(0).random((40, 6), dtype=np.float32)
+    with caplog.at_level("WARNING", logger="semiad_cli.models.ede"):
+        weighted = EDE(net=spec, score=kind, part_weights={"znorm": 2.0})
+    assert "model.score=" + kind + " has fixed scales and ignores them" in caplog.text and "znorm=2" in caplog.text
+    torch.manual_seed(0)
+    plain = EDE(net=spec, score=kind)
+    np.testing.assert_array_equal(weighted.score(X), plain.score(X))
 
 
 def test_standardized_statistics_leave_labeled_anomalies_out_and_are_saved(tmp_path):
