@@ -97,15 +97,19 @@ def test_ede_net_width_is_two_on_mnist_and_fashion_mnist_only(compose_cfg):
     assert swept.model.net_width == 2
 
 
-def test_ede_weighs_the_code_norm_twice_on_fashion_mnist_only(compose_cfg):
-    """``model.part_weights.znorm`` 2 for EDE on F-MNIST, where validation chose it (docs/ede.md); 1 elsewhere,
-    MNIST included; the paper sweep keeps it."""
+def test_ede_weighs_the_code_norm_twice_on_fashion_mnist_satellite_and_thyroid_only(compose_cfg):
+    """``model.part_weights.znorm`` 2 for EDE where validation chose it (docs/ede.md); 1 elsewhere, MNIST and
+    cardio included; the paper sweeps keep it."""
+    twice = ("fashion_mnist", "satellite", "thyroid")
     weights = {d: dict(compose_cfg("train", [f"dataset={d}", "model=ede"]).model.part_weights)
-               for d in ("mnist", "fashion_mnist", "cifar10", "cardio", "digits")}
-    assert weights == {d: {"rec": 1.0, "rec_rel": 1.0, "znorm": 2.0 if d == "fashion_mnist" else 1.0}
-                       for d in weights}
+               for d in ("mnist", "cifar10", "pneumoniamnist", "arrhythmia", "cardio", "satimage-2", "shuttle",
+                         "digits", *twice)}
+    assert weights == {d: {"rec": 1.0, "rec_rel": 1.0, "znorm": 2.0 if d in twice else 1.0} for d in weights}
     swept = compose_cfg("train", ["experiment=oneclass_images_paper", "model=ede", "dataset=fashion_mnist"])
     assert swept.model.part_weights.znorm == 2.0
+    swept = compose_cfg("train", ["experiment=odds_paper", "model=ede", "dataset=thyroid"])
+    assert swept.model.part_weights.znorm == 2.0
+    assert compose_cfg("train", ["dataset=thyroid", "model=deepsad"]).model.get("part_weights") is None
 
 
 def test_ede_averages_its_weights_on_mnist_and_fashion_mnist_only(compose_cfg):
