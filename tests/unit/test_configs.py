@@ -97,12 +97,12 @@ def test_ede_net_width_is_two_on_mnist_and_fashion_mnist_only(compose_cfg):
     assert swept.model.net_width == 2
 
 
-def test_ede_weighs_the_code_norm_twice_on_fashion_mnist_satellite_and_thyroid_only(compose_cfg):
+def test_ede_weighs_the_code_norm_twice_where_validation_chose_it_only(compose_cfg):
     """``model.part_weights.znorm`` 2 for EDE where validation chose it (docs/ede.md); 1 elsewhere, MNIST and
     cardio included; the paper sweeps keep it."""
-    twice = ("fashion_mnist", "satellite", "thyroid")
+    twice = ("fashion_mnist", "pneumoniamnist", "satellite", "thyroid")
     weights = {d: dict(compose_cfg("train", [f"dataset={d}", "model=ede"]).model.part_weights)
-               for d in ("mnist", "cifar10", "pneumoniamnist", "arrhythmia", "cardio", "satimage-2", "shuttle",
+               for d in ("mnist", "cifar10", "arrhythmia", "cardio", "satimage-2", "shuttle", "breast_cancer",
                          "digits", *twice)}
     assert weights == {d: {"rec": 1.0, "rec_rel": 1.0, "znorm": 2.0 if d in twice else 1.0} for d in weights}
     swept = compose_cfg("train", ["experiment=oneclass_images_paper", "model=ede", "dataset=fashion_mnist"])
