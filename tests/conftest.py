@@ -175,9 +175,9 @@ def pytest_collection_modifyitems(config, items):
     under pytest-xdist (``make test``) the long tests start at once and the short ones fill the gaps, instead
     of one long test running alone at the end (stable sort: file order is kept within each group).
 
-    The SLURM tests come first because they mostly wait on the scheduler (a requeued job waits out its
-    credential and the next scheduling pass): about 4 of their 5 minutes under ``.ci/run``. Collected after
-    the slow tests, they started when the other worker had little left to steal, which then sat idle for
-    3.5 minutes."""
+    The SLURM tests come first because the worker that runs them mostly waits, on the jobs it submitted and on
+    the scheduler (a requeued job waits out its credential and the next scheduling pass): about 6 minutes
+    run one after another. Collected after the slow tests, they started when the other worker had little left
+    to steal, which then sat idle for 3.5 minutes."""
     items.sort(key=lambda item: (item.get_closest_marker("slurm") is None, item.get_closest_marker("slow") is None,
                                  "e2e" not in item.path.parts))
