@@ -44,10 +44,11 @@ def check_range(name: str, value: float, low: float | None = None, high: float |
         raise ConfigError(f"{name} must be set (got null)")
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ConfigError(f"{name}={value!r} has the wrong type: expected a number")
-    bad = (low is not None and value < low) or (high is not None and value > high)
-    if bad:
-        lo = "-inf" if low is None else low
-        hi = "inf" if high is None else high
+    lo = "-inf" if low is None else low
+    hi = "inf" if high is None else high
+    if value != value:  # NaN fails every comparison, so the bounds below would let it through
+        raise ConfigError(f"{name}={value} is not a number: it must be finite, within [{lo}, {hi}]")
+    if (low is not None and value < low) or (high is not None and value > high):
         raise ConfigError(f"{name}={value} is out of range: allowed [{lo}, {hi}]")
 
 

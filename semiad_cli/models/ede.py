@@ -102,8 +102,8 @@ def check_part_weights(part_weights: Mapping[str, float] | None, score: str) -> 
     for name, value in (part_weights or {}).items():
         if name not in PARTS:
             raise ConfigError(f"model.part_weights.{name} is not a score part: use {', '.join(PARTS)}")
-        check_range(f"model.part_weights.{name}", value, 0.0)
-        if not math.isfinite(value):
+        check_range(f"model.part_weights.{name}", value, 0.0)  # also refuses NaN
+        if math.isinf(value):
             raise ConfigError(f"model.part_weights.{name}={value} must be finite")
         weights[name] = float(value)
     if score not in STANDARDIZED_PARTS and any(w != 1.0 for w in weights.values()):

@@ -299,3 +299,10 @@ def test_safe_norm_has_zero_gradient_at_zero() -> None:
     n.sum().backward()
     assert n.tolist() == [5.0, 0.0]
     assert z.grad.tolist() == [[0.6000000238418579, 0.800000011920929], [0.0, 0.0]]
+
+
+@pytest.mark.parametrize("key", ["lambda_ent", "lambda_con", "eps"])
+def test_nan_loss_weights_are_config_errors(key):
+    """``check_range`` refuses NaN, which passes every bound comparison, for every range-checked key."""
+    with pytest.raises(ConfigError, match=f"model.{key}=nan is not a number"):
+        EDE(net=MLPSpec(input_shape=[6]), **{key: float("nan")})
