@@ -43,13 +43,14 @@ def scores(d, part: str) -> dict[str, np.ndarray]:
             out["rec"], out["znorm"] = x[:, 0], x[:, 1]
             # EDE's score=standardized_rel: one more one-sided z-score, of rec / ‖x‖² (from the saved
             # ‖x‖, so statistics saved before rec_rel existed give it too)
-            rel_tr = tr[:, 0] / np.maximum(feats(d, "train", ("xnorm",))[:, 0] ** 2, TINY)
-            rel = x[:, 0] / np.maximum(feats(d, part, ("xnorm",))[:, 0] ** 2, TINY)
+            xn_tr, xn = d["train_xnorm"].astype(np.float64), d[f"{part}_xnorm"].astype(np.float64)
+            rel_tr = tr[:, 0] / np.maximum(xn_tr ** 2, TINY)
+            rel = x[:, 0] / np.maximum(xn ** 2, TINY)
             out["standardized_rel"] = z.sum(1) + (rel - rel_tr.mean()) / (rel_tr.std() + 1e-12)
             # ‖ẑ‖ relative to the input's size, ‖ẑ‖ / ‖x‖: on pixels ‖ẑ‖ tracks the ink as rec does
             # (METHODS.md §1); in place of ‖ẑ‖ (``std_rel_zrel``) or beside it (``std_rel_plus_zrel``)
-            zrel_tr = tr[:, 1] / np.maximum(feats(d, "train", ("xnorm",))[:, 0], TINY)
-            zrel = x[:, 1] / np.maximum(feats(d, part, ("xnorm",))[:, 0], TINY)
+            zrel_tr = tr[:, 1] / np.maximum(xn_tr, TINY)
+            zrel = x[:, 1] / np.maximum(xn, TINY)
             zz = (zrel - zrel_tr.mean()) / (zrel_tr.std() + 1e-12)
             out["std_rel_zrel"] = out["standardized_rel"] - z[:, 1] + zz
             out["std_rel_plus_zrel"] = out["standardized_rel"] + zz
